@@ -2,6 +2,7 @@
  * References: `[registry/]repository[:tag][@digest]`, with Docker Hub's normalisation, ports and IPv6
  * hosts, several tags for push and tag (`repo:v1,v2`), and `path[:tag|@digest]` for OCI image layouts.
  */
+import { isIPv6 } from 'node:net';
 import { StowageError } from '../errors.js';
 import { parseDigest } from './digest.js';
 
@@ -26,7 +27,8 @@ const pathComponent = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const tagPattern = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 // A DNS name or IPv4 address, then an optional port; or a bracketed IPv6 address and optional port.
 const hostPattern = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?$/;
-const ipv6HostPattern = /^\[[0-9a-fA-F:.]+(?:%[a-zA-Z0-9]+)?\](?::[0-9]+)?$/;
+// Like distribution/reference, no zone ids (`[fe80::1%eth0]`): a registry URL cannot carry one (WHATWG URL).
+const ipv6HostPattern = /^\[([0-9a-fA-F:]+)\](?::[0-9]+)?$/;
 const maxNameLength = 255;
 
 function invalid(input: string, reason: string): StowageError {
@@ -46,27 +48,41 @@ function checkPort(input: string, host: string): void {
   }
 }
 
-/** Lowercases the host part of `host[:port]` (ports and IPv6 zone ids are kept). */
+/** Lowercases `host[:port]` (IPv6 hex digits too) and maps Docker Hub's aliases to `docker.io`. */
 function normaliseHost(host: string): string {
-  const lowered = host.startsWith('[') ? host : host.toLowerCase();
+  const lowered = host.toLowerCase();
   return dockerHubAliases.has(lowered) ? dockerHub : lowered;
+}
+
+function isValidHost(host: string): boolean {
+  if (hostPattern.test(host)) return true;
+  const address = ipv6HostPattern.exec(host)?.[1];
+  return address !== undefined && isIPv6(address);
 }
 
 /** Splits `name` into registry and repository by Docker's rules: a first component with `.`, `:`, `[` or `localhost` is a host. */
 function splitName(input: string, name: string): { registry: string; repository: string } {
   const slash = name.indexOf('/');
   const first = slash === -1 ? '' : name.slice(0, slash);
-  const isHost = slash !== -1 && (first.includes('.') || first.includes(':') || first.startsWith('[') || first === 'localhost');
+  const isHost = slash !== -1 && (first.includes('.') || first.includes(':') || first.startsWith('[') || first.toLowerCase() === 'localhost');
   if (!isHost) {
     const repository = name.includes('/') ? name : `library/${name}`;
     return { registry: dockerHub, repository };
   }
-  if (!hostPattern.test(first) && !ipv6HostPattern.test(first)) throw invalid(input, `"${first}" is not a valid registry host`);
+  if (!isValidHost(first)) {
+    const hint = first.startsWith('[') && first.includes('%') ? ' (IPv6 zone ids are not supported)' : '';
+    throw invalid(input, `"${first}" is not a valid registry host${hint}`);
+  }
   checkPort(input, first);
   const registry = normaliseHost(first);
   let repository = name.slice(slash + 1);
   if (registry === dockerHub && !repository.includes('/')) repository = `library/${repository}`;
   return { registry, repository };
+}
+
+/** True when `name` is a valid repository path (distribution spec `<name>`: lowercase components joined by `/`). */
+export function isValidRepository(name: string): boolean {
+  return name !== '' && name.length <= maxNameLength && name.split('/').every((component) => pathComponent.test(component));
 }
 
 function checkRepository(input: string, repository: string): void {
