@@ -1,0 +1,384 @@
+/**
+ * The one place that calls undici. {@link HttpClient} sets the User-Agent, applies the auth handler, follows
+ * redirects by hand (dropping credentials on any cross-origin hop) and turns transport failures into
+ * `NETWORK` and `ABORTED` errors. Helpers read bounded bodies and turn registry error answers into
+ * StowageErrors with codes.
+ */
+import { Readable } from 'node:stream';
+import { request, type Dispatcher } from 'undici';
+import { abortError, describeError, StowageError, throwIfAborted, type ErrorCode } from '../errors.js';
+import { errorBodySchema } from '../oci/schemas.js';
+import { userAgent as defaultUserAgent } from '../version.js';
+import { BasicAuthHandler } from './auth/basic.js';
+import { parseChallenges } from './auth/challenge.js';
+import type { AuthContext, AuthHandler, CredentialsProvider } from './auth/handler.js';
+
+/** The HTTP methods the distribution API uses. */
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** Response headers as undici gives them: lowercase names, repeated headers as arrays. */
+export type HttpHeaders = Record<string, string | string[] | undefined>;
+
+/** A request for {@link HttpClient.send}. */
+export interface HttpRequest {
+  method: HttpMethod;
+  url: string | URL;
+  headers?: Record<string, string>;
+  /**
+   * Bytes can be sent again after a redirect or a 401; a stream cannot, so a stream body gets no auth retry
+   * (authenticate with a cheap request first, as uploads do with their POST).
+   */
+  body?: Uint8Array | Readable;
+  signal?: AbortSignal;
+  /** Names the operation and reference in error messages, e.g. `fetch blob localhost:5000/app@sha256:…`. */
+  operation?: string;
+  /** Token scopes the request needs (for Bearer auth; Basic ignores them). */
+  scopes?: readonly string[];
+}
+
+/** The answer to a request: the final hop's status, headers and unread body. */
+export interface HttpResponse {
+  status: number;
+  headers: HttpHeaders;
+  /** The undici body. Read it, or let {@link discardBody} / {@link registryError} consume it. */
+  body: Readable & { dump(options?: { limit: number }): Promise<void> };
+  /** The URL of the final hop, after redirects: resolve relative `Location` and `Link` against it. */
+  url: URL;
+  /** The signal of the request, so body readers can tell a cancellation from a network failure. */
+  signal?: AbortSignal;
+  /** The operation named in the request, for messages. */
+  operation: string;
+}
+
+/** Options of {@link HttpClient}. */
+export interface HttpClientOptions {
+  /** An undici Dispatcher (Agent, ProxyAgent, MockAgent, custom TLS). Default: undici's global dispatcher. */
+  dispatcher?: Dispatcher;
+  /** Default: `stowage/<version>`. */
+  userAgent?: string;
+  /** Headers sent with every request (dropped like credentials on cross-origin redirects when sensitive). */
+  headers?: Record<string, string>;
+  /** Credentials per host for Basic auth. Ignored when `auth` is given. */
+  credentials?: CredentialsProvider;
+  /** A custom auth handler (the seam for Bearer tokens). Default: Basic auth with `credentials`, if any. */
+  auth?: AuthHandler;
+}
+
+/** Redirects followed per request. */
+export const maxRedirects = 10;
+/** Error bodies are read up to this many bytes; the rest is discarded. */
+export const maxErrorBodyBytes = 4 * 1024 * 1024;
+
+const redirectStatuses = new Set([301, 302, 303, 307, 308]);
+// Never carried to another origin (Fetch spec "HTTP-redirect fetch", step 13, and cookies by their nature).
+const credentialHeaders = ['authorization', 'cookie', 'proxy-authorization'];
+const bodyHeaders = ['content-type', 'content-length', 'content-range', 'content-encoding'];
+
+/** The first value of a response header, or undefined. */
+export function headerValue(headers: HttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function lowercaseKeys(headers: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (headers) for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+function isReplayable(body: HttpRequest['body']): boolean {
+  return body === undefined || body instanceof Uint8Array;
+}
+
+/**
+ * Turns a failure of undici (or of a body stream) into a StowageError: `ABORTED` when the signal fired,
+ * StowageErrors as they are (a verifying body stream fails with its own code), `NETWORK` otherwise.
+ */
+export function transportError(error: unknown, host: string, operation: string, signal: AbortSignal | undefined): StowageError {
+  if (signal?.aborted === true) return abortError(signal, operation);
+  if (error instanceof StowageError) return error;
+  return new StowageError('NETWORK', `${operation}: cannot reach ${host}: ${networkReason(error)}`, { cause: error });
+}
+
+/** One line saying why a connection failed, with the error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`). */
+function networkReason(error: unknown): string {
+  const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
+    return 'TLS handshake failed: the server does not speak TLS (a plain-HTTP registry? use plain HTTP)';
+  }
+  // OpenSSL messages run over several lines of internals; the first says what happened.
+  const line = (describeError(error).split('\n')[0] ?? '').trim();
+  // Node reports a connection tried on several addresses as an AggregateError with an empty message.
+  if (line === '' && error instanceof AggregateError) {
+    const first: unknown = error.errors[0];
+    if (first !== undefined) return networkReason(first);
+  }
+  return code !== undefined && !line.includes(code) ? `${line} (${code})` : line;
+}
+
+/**
+ * An HTTP client for registries: one per set of credentials, shared by the repositories of a registry so
+ * connections and the auth cache are reused.
+ */
+export class HttpClient {
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly userAgent: string;
+  private readonly headers: Record<string, string>;
+  private readonly auth: AuthHandler | undefined;
+
+  constructor(options: HttpClientOptions = {}) {
+    this.dispatcher = options.dispatcher;
+    this.userAgent = options.userAgent ?? defaultUserAgent;
+    this.headers = lowercaseKeys(options.headers);
+    this.auth = options.auth ?? (options.credentials === undefined ? undefined : new BasicAuthHandler(options.credentials));
+  }
+
+  /**
+   * Sends a request and returns the final answer whatever its status (callers check it, and use
+   * {@link registryError} for the ones they do not expect). Follows up to {@link maxRedirects} redirects;
+   * on a hop to another origin, `Authorization`, `Cookie` and the auth handler are dropped for the rest of
+   * the request, and an https -> http downgrade is refused. On a 401 the auth handler may retry once.
+   * @throws StowageError `NETWORK` (connection refused, DNS, reset, TLS), `ABORTED`, `INVALID_ARGUMENT`
+   *   (a URL that is not http/https), `REGISTRY_ERROR` (too many redirects, a redirect to another scheme).
+   */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    const start = new URL(req.url);
+    const operation = req.operation ?? `${req.method} ${start.href}`;
+    if (start.protocol !== 'http:' && start.protocol !== 'https:') {
+      throw new StowageError('INVALID_ARGUMENT', `${operation}: unsupported URL scheme "${start.protocol}"`);
+    }
+    const baseHeaders = { ...this.headers, ...lowercaseKeys(req.headers) };
+    baseHeaders['user-agent'] ??= this.userAgent;
+
+    let url = start;
+    let method: HttpMethod = req.method;
+    let body = req.body;
+    let crossOrigin = false;
+    let authRetried = false;
+    let hops = 0;
+    for (;;) {
+      throwIfAborted(req.signal, operation);
+      const headers = { ...baseHeaders };
+      const context: AuthContext = { url, host: url.host, method, scopes: req.scopes ?? [] };
+      if (req.signal !== undefined) context.signal = req.signal;
+      let sent = headers.authorization;
+      if (crossOrigin) {
+        for (const name of credentialHeaders) Reflect.deleteProperty(headers, name);
+      } else if (this.auth !== undefined && sent === undefined) {
+        sent = await this.auth.authorization(context);
+        if (sent !== undefined) headers.authorization = sent;
+      }
+
+      const response = await this.dispatch(url, method, headers, body, req.signal, operation);
+
+      if (redirectStatuses.has(response.status)) {
+        const location = headerValue(response.headers, 'location');
+        if (location === undefined) return response;
+        const changesToGet = (response.status === 303 && method !== 'HEAD') || ((response.status === 301 || response.status === 302) && method === 'POST');
+        // A stream already (partly) sent cannot be sent again: give the redirect to the caller.
+        if (!changesToGet && !isReplayable(body)) return response;
+        await discardBody(response);
+        if (hops >= maxRedirects) throw new StowageError('REGISTRY_ERROR', `${operation}: more than ${maxRedirects} redirects`);
+        let next: URL;
+        try {
+          next = new URL(location, url);
+        } catch (error) {
+          throw new StowageError('REGISTRY_ERROR', `${operation}: invalid redirect location "${location}"`, { cause: error });
+        }
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') {
+          throw new StowageError('REGISTRY_ERROR', `${operation}: refusing a redirect to a ${next.protocol} URL`);
+        }
+        if (url.protocol === 'https:' && next.protocol === 'http:') {
+          throw new StowageError('REGISTRY_ERROR', `${operation}: refusing a redirect from https to plain http (${next.host})`);
+        }
+        if (changesToGet) {
+          method = 'GET';
+          body = undefined;
+          for (const name of bodyHeaders) Reflect.deleteProperty(baseHeaders, name);
+        }
+        if (next.origin !== start.origin) crossOrigin = true;
+        url = next;
+        hops++;
+        continue;
+      }
+
+      if (response.status === 401 && !crossOrigin && !authRetried && this.auth !== undefined && isReplayable(body)) {
+        const challenges = parseChallenges(response.headers['www-authenticate']);
+        if (await this.auth.challenge(context, challenges, sent)) {
+          await discardBody(response);
+          authRetried = true;
+          continue;
+        }
+      }
+      return response;
+    }
+  }
+
+  // One hop. Retries of idempotent requests (408/429/5xx, Retry-After) will wrap this call.
+  private async dispatch(
+    url: URL,
+    method: HttpMethod,
+    headers: Record<string, string>,
+    body: HttpRequest['body'],
+    signal: AbortSignal | undefined,
+    operation: string,
+  ): Promise<HttpResponse> {
+    try {
+      const answer = await request(url, {
+        method,
+        headers,
+        body: body ?? null,
+        signal: signal ?? null,
+        ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }),
+      });
+      const response: HttpResponse = { status: answer.statusCode, headers: answer.headers, body: answer.body, url, operation };
+      if (signal !== undefined) response.signal = signal;
+      return response;
+    } catch (error) {
+      // A body stream that failed (a verifying stream, a file read error) is the real cause.
+      if (body instanceof Readable && body.errored !== null && body.errored instanceof StowageError) throw body.errored;
+      throw transportError(error, url.host, operation, signal);
+    }
+  }
+}
+
+/** Reads and discards a response body (up to 128 KiB; more closes the connection), ignoring errors. */
+export async function discardBody(response: HttpResponse): Promise<void> {
+  try {
+    await response.body.dump();
+  } catch {
+    // Nothing to salvage from a body nobody wants.
+  }
+}
+
+/** Stops reading a response body and closes its connection (undici reports that as an error: ignored here). */
+export function abandonBody(response: HttpResponse): void {
+  response.body.on('error', () => {
+    // Abandoned on purpose: the "Request aborted" that follows is expected.
+  });
+  response.body.destroy();
+}
+
+/**
+ * Reads a response body into memory, failing as soon as it is larger than `limit` (checked against
+ * `Content-Length` first). `what` names the operation and reference in messages.
+ * @throws StowageError `TOO_LARGE`, `NETWORK` (connection lost mid-body), `ABORTED`.
+ */
+export async function readBody(response: HttpResponse, limit: number, what: string): Promise<Uint8Array> {
+  const declared = Number(headerValue(response.headers, 'content-length'));
+  if (Number.isFinite(declared) && declared > limit) {
+    abandonBody(response);
+    throw new StowageError('TOO_LARGE', `${what}: ${declared} bytes is over the ${limit}-byte limit`);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of response.body) {
+      if (!(chunk instanceof Uint8Array)) continue;
+      total += chunk.byteLength;
+      if (total > limit) {
+        abandonBody(response);
+        throw new StowageError('TOO_LARGE', `${what}: larger than the ${limit}-byte limit`);
+      }
+      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    }
+  } catch (error) {
+    throw transportError(error, response.url.host, what, response.signal);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Reads at most `limit` bytes of a body, discarding the rest, never failing (for error answers). */
+async function readSome(response: HttpResponse, limit: number): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of response.body) {
+      if (!(chunk instanceof Uint8Array)) continue;
+      const room = limit - total;
+      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, Math.min(room, chunk.byteLength)));
+      total += Math.min(room, chunk.byteLength);
+      if (total >= limit) {
+        abandonBody(response);
+        break;
+      }
+    }
+  } catch {
+    // Keep what arrived: the status alone still makes an error.
+  }
+  return Buffer.concat(chunks, total);
+}
+
+// For answers without a body (HEAD), so the message still says something.
+const statusPhrases: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  416: 'Range Not Satisfiable',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+function codeForStatus(status: number): ErrorCode {
+  switch (status) {
+    case 401:
+      return 'UNAUTHORIZED';
+    case 403:
+      return 'DENIED';
+    case 404:
+      return 'NOT_FOUND';
+    case 405:
+    case 501:
+      return 'UNSUPPORTED';
+    case 413:
+      return 'TOO_LARGE';
+    default:
+      return 'REGISTRY_ERROR';
+  }
+}
+
+/** What the registry said, from its JSON error body (distribution spec "Error Codes"), or its plain text. */
+function describeErrorBody(bytes: Uint8Array, contentType: string | undefined): string | undefined {
+  if (bytes.byteLength === 0) return undefined;
+  const text = new TextDecoder('utf-8').decode(bytes);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const parsed = errorBodySchema.safeParse(json);
+  if (parsed.success && parsed.data.errors.length > 0) {
+    return parsed.data.errors.map((entry) => (entry.message !== undefined && entry.message !== '' ? entry.message : entry.code)).join('; ');
+  }
+  if (contentType?.startsWith('text/plain') === true) {
+    // One line of plain text ("404 page not found"), without control characters.
+    const line = (text.split('\n')[0] ?? '').replace(/[^\x20-\x7e]/g, '').trim().slice(0, 200);
+    return line === '' ? undefined : line;
+  }
+  return undefined;
+}
+
+/**
+ * Turns an unexpected answer into a StowageError, reading the registry's JSON error body (bounded). The
+ * message is `<operation>: <registry's message or HTTP status>`. Codes: 401 `UNAUTHORIZED`, 403 `DENIED`,
+ * 404 `NOT_FOUND`, 405 and 501 `UNSUPPORTED`, 413 `TOO_LARGE`, anything else `REGISTRY_ERROR`.
+ */
+export async function registryError(response: HttpResponse, operation: string): Promise<StowageError> {
+  const said = describeErrorBody(await readSome(response, maxErrorBodyBytes), headerValue(response.headers, 'content-type'));
+  const code = codeForStatus(response.status);
+  const phrase = statusPhrases[response.status];
+  let detail = said ?? (phrase === undefined ? `HTTP ${response.status}` : `HTTP ${response.status} ${phrase}`);
+  if (code === 'UNAUTHORIZED') detail += ' (credentials are missing or wrong)';
+  if (code === 'UNSUPPORTED' && said === undefined) detail += ' (the registry does not support this operation)';
+  return new StowageError(code, `${operation}: ${detail}`);
+}

@@ -1,0 +1,458 @@
+/**
+ * RemoteRepository: one repository of a registry as a store (OCI distribution spec endpoints under
+ * `/v2/<name>/`): blobs, manifests, tags, deletion and cross-repository mounts.
+ */
+import type { Readable } from 'node:stream';
+import { isStowageError, StowageError } from '../errors.js';
+import { digestOf, parseDigest, verifyBytes, verifyingStream, type DigestAlgorithm } from '../oci/digest.js';
+import { isManifestMediaType, isValidMediaType, manifestMediaTypes } from '../oci/media-types.js';
+import { apiHost, isLoopbackRegistry, isValidRepository, isValidTag } from '../oci/reference.js';
+import { tagListSchema, type Descriptor } from '../oci/schemas.js';
+import {
+  maxManifestBytes,
+  readAll,
+  toReadable,
+  type Content,
+  type Deleter,
+  type Mounter,
+  type OperationOptions,
+  type ReferenceFetcher,
+  type ReferencePusher,
+  type TagListOptions,
+  type TagLister,
+  type Target,
+} from '../content/store.js';
+import type { CredentialsProvider } from './auth/handler.js';
+import { abandonBody, discardBody, headerValue, HttpClient, readBody, registryError, transportError, type HttpMethod, type HttpResponse } from './http.js';
+import { listPages } from './paging.js';
+import { cancelUpload, startUpload, uploadBlob, type RepositoryEndpoint } from './upload.js';
+
+/** Options of {@link RemoteRepository}. */
+export interface RemoteRepositoryOptions {
+  /** The registry as in a reference: `localhost:5000`, `[::1]:5000`, `ghcr.io`, `docker.io`. */
+  registry: string;
+  /** The repository path: `team/app`, `library/alpine`. */
+  repository: string;
+  /** Talk plain HTTP instead of HTTPS. Default: true for loopback registries (`localhost`, `127.x`, `[::1]`). */
+  plainHttp?: boolean;
+  /** The HTTP client to share (connections, auth cache). Default: a new one with `credentials`. */
+  client?: HttpClient;
+  /** Credentials per host, for a new client. Not allowed together with `client` (give them to the client). */
+  credentials?: CredentialsProvider;
+}
+
+/**
+ * The `http(s)://host[:port]` base URL of a registry's API (Docker Hub's is `registry-1.docker.io`).
+ * @throws StowageError `INVALID_REFERENCE` when `registry` is not a `host[:port]`.
+ */
+export function registryBaseUrl(registry: string, plainHttp?: boolean): URL {
+  const host = apiHost(registry);
+  const scheme = (plainHttp ?? isLoopbackRegistry(registry)) ? 'http' : 'https';
+  let url: URL | undefined;
+  if (/^[A-Za-z0-9.\-:[\]]+$/.test(host)) {
+    try {
+      url = new URL(`${scheme}://${host}/`);
+    } catch {
+      url = undefined;
+    }
+  }
+  if (url === undefined || url.hostname === '' || url.pathname !== '/') {
+    throw new StowageError('INVALID_REFERENCE', `invalid registry "${registry}": expected host[:port]`);
+  }
+  return url;
+}
+
+/** Builds the client a registry or repository uses from its options. */
+export function clientFromOptions(options: { client?: HttpClient; credentials?: CredentialsProvider }, what: string): HttpClient {
+  if (options.client !== undefined && options.credentials !== undefined) {
+    throw new StowageError('INVALID_ARGUMENT', `${what}: give credentials to the HttpClient, not beside it`);
+  }
+  return options.client ?? new HttpClient(options.credentials === undefined ? {} : { credentials: options.credentials });
+}
+
+type Selector = { kind: 'tag'; tag: string } | { kind: 'digest'; digest: string; algorithm: DigestAlgorithm };
+
+function contentType(response: HttpResponse): string | undefined {
+  // Media types never carry parameters in OCI, but a proxy may add `; charset=utf-8`.
+  return headerValue(response.headers, 'content-type')?.split(';')[0]?.trim();
+}
+
+function algorithmOf(digest: string): DigestAlgorithm | undefined {
+  try {
+    return parseDigest(digest).algorithm;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * One repository of a registry, as a {@link Target} with the optional capabilities a registry has:
+ * {@link ReferencePusher}, {@link ReferenceFetcher}, {@link Deleter}, {@link TagLister}, {@link Mounter}.
+ * Descriptors whose media type is a manifest type go to `/manifests/`, everything else to `/blobs/`.
+ * Every method takes `{signal}`; a fired signal fails with `ABORTED`. Any call may also fail with
+ * `UNAUTHORIZED` (credentials missing or wrong), `DENIED`, `NETWORK` (registry unreachable) or
+ * `REGISTRY_ERROR` (an answer with no better code).
+ */
+export class RemoteRepository implements Target, ReferencePusher, ReferenceFetcher, Deleter, TagLister, Mounter {
+  /** The registry as given (`localhost:5000`, `docker.io`). */
+  readonly registry: string;
+  /** The repository path. */
+  readonly repository: string;
+  /** The HTTP client (share it with other repositories of the same registry). */
+  readonly client: HttpClient;
+  /** The API base URL, `http(s)://host[:port]/`. */
+  readonly baseUrl: URL;
+  private readonly endpoint: RepositoryEndpoint;
+
+  /**
+   * @throws StowageError `INVALID_REFERENCE` (a malformed registry or repository name), `INVALID_ARGUMENT`
+   *   (both `client` and `credentials`).
+   */
+  constructor(options: RemoteRepositoryOptions) {
+    if (!isValidRepository(options.repository)) {
+      throw new StowageError('INVALID_REFERENCE', `invalid repository "${options.repository}": lowercase path components joined by "/"`);
+    }
+    this.registry = options.registry;
+    this.repository = options.repository;
+    this.baseUrl = registryBaseUrl(options.registry, options.plainHttp);
+    this.client = clientFromOptions(options, `${options.registry}/${options.repository}`);
+    this.endpoint = { client: this.client, base: this.baseUrl, name: this.repository };
+  }
+
+  /** `registry/repository`, with `:tag` or `@digest` when given: how messages name things. */
+  display(reference?: string): string {
+    const name = `${this.registry}/${this.repository}`;
+    if (reference === undefined) return name;
+    return reference.includes(':') ? `${name}@${reference}` : `${name}:${reference}`;
+  }
+
+  /**
+   * True when the manifest or blob `desc` addresses exists (HEAD).
+   * @throws StowageError `INVALID_DIGEST`, and the codes listed on the class.
+   */
+  async exists(desc: Descriptor, options: OperationOptions = {}): Promise<boolean> {
+    const manifest = isManifestMediaType(desc.mediaType);
+    const operation = `check ${manifest ? 'manifest' : 'blob'} ${this.display(desc.digest)}`;
+    const digest = this.checkDigest(desc.digest, operation);
+    const response = await this.request('HEAD', manifest ? `manifests/${digest}` : `blobs/${digest}`, operation, 'pull', options, {
+      ...(manifest ? { accept: this.acceptFor(desc.mediaType) } : {}),
+    });
+    await discardBody(response);
+    if (response.status === 200) return true;
+    if (response.status === 404) return false;
+    throw await registryError(response, operation);
+  }
+
+  /**
+   * Streams a blob (GET, through redirects) or a manifest (read into memory, at most 4 MiB), verified
+   * against `desc`: the stream errors with `SIZE_MISMATCH` or `DIGEST_MISMATCH` instead of ending.
+   * A manifest's `Content-Type` must equal `desc.mediaType`.
+   * @throws StowageError `NOT_FOUND`, `TOO_LARGE`, `INVALID_MEDIA_TYPE`, `SIZE_MISMATCH`, `DIGEST_MISMATCH`,
+   *   `INVALID_DIGEST`, and the codes listed on the class.
+   */
+  async fetch(desc: Descriptor, options: OperationOptions = {}): Promise<Readable> {
+    if (isManifestMediaType(desc.mediaType)) return toReadable(await this.fetchManifestBytes(desc, options));
+    const operation = `fetch blob ${this.display(desc.digest)}`;
+    const digest = this.checkDigest(desc.digest, operation);
+    const response = await this.request('GET', `blobs/${digest}`, operation, 'pull', options);
+    if (response.status !== 200) throw await registryError(response, operation);
+    const length = headerValue(response.headers, 'content-length');
+    if (length !== undefined && Number(length) !== desc.size) {
+      abandonBody(response);
+      throw new StowageError('SIZE_MISMATCH', `${operation}: the registry sends ${length} bytes, expected ${desc.size}`);
+    }
+    const verifier = verifyingStream(desc, operation);
+    const body = response.body;
+    body.on('error', (error) => verifier.destroy(transportError(error, response.url.host, operation, response.signal)));
+    verifier.once('close', () => {
+      if (!body.readableEnded) body.destroy();
+    });
+    body.pipe(verifier);
+    return verifier;
+  }
+
+  /**
+   * Pushes a manifest (PUT by digest with `Content-Type: desc.mediaType`, at most 4 MiB) or a blob (POST an
+   * upload session, then one streaming PUT). The bytes are verified against `desc` as they are sent.
+   * @throws StowageError `SIZE_MISMATCH`, `DIGEST_MISMATCH`, `TOO_LARGE`, `INVALID_DIGEST`, `IO` (the content
+   *   stream failed), `NOT_FOUND` (a manifest whose blobs are missing, on some registries), and the codes
+   *   listed on the class (a manifest the registry rejects is `REGISTRY_ERROR`).
+   */
+  async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
+    if (isManifestMediaType(desc.mediaType)) {
+      await this.putManifest(desc, content, desc.digest, `push manifest ${this.display(desc.digest)}`, options);
+      return;
+    }
+    const operation = `push blob ${this.display(desc.digest)}`;
+    try {
+      this.checkDigest(desc.digest, operation);
+    } catch (error) {
+      if (!(content instanceof Uint8Array)) content.destroy();
+      throw error;
+    }
+    await uploadBlob(this.endpoint, desc, content, { operation, signal: options.signal });
+  }
+
+  /**
+   * Pushes a manifest under a tag in one request (PUT `/manifests/<tag>`). A digest reference must equal
+   * `desc.digest`.
+   * @throws StowageError `INVALID_REFERENCE`, `INVALID_ARGUMENT` (not a manifest), and as {@link push}.
+   */
+  async pushReference(desc: Descriptor, content: Content, reference: string, options: OperationOptions = {}): Promise<void> {
+    const operation = `push manifest ${this.display(reference)}`;
+    try {
+      this.checkManifestReference(desc, reference, operation);
+    } catch (error) {
+      if (!(content instanceof Uint8Array)) content.destroy();
+      throw error;
+    }
+    await this.putManifest(desc, content, reference, operation, options);
+  }
+
+  /**
+   * The descriptor of the manifest a tag or digest points to: HEAD with every manifest media type in
+   * `Accept`; media type from `Content-Type`, digest from `Docker-Content-Digest`, size from
+   * `Content-Length`. When the registry omits the digest (ECR) it falls back to a GET and hashes the body.
+   * @throws StowageError `NOT_FOUND` (naming the reference), `INVALID_REFERENCE`, `INVALID_MEDIA_TYPE`,
+   *   `DIGEST_MISMATCH`, and the codes listed on the class.
+   */
+  async resolve(reference: string, options: OperationOptions = {}): Promise<Descriptor> {
+    const operation = `resolve ${this.display(reference)}`;
+    const selector = this.parseSelector(reference, operation);
+    const response = await this.request('HEAD', `manifests/${reference}`, operation, 'pull', options, { accept: manifestMediaTypes.join(', ') });
+    await discardBody(response);
+    if (response.status !== 200) throw await registryError(response, operation);
+    const mediaType = this.checkMediaType(response, operation);
+    const digest = headerValue(response.headers, 'docker-content-digest');
+    const size = Number(headerValue(response.headers, 'content-length'));
+    if (digest === undefined || !Number.isSafeInteger(size) || size < 0 || (selector.kind === 'digest' && algorithmOf(digest) !== selector.algorithm)) {
+      return (await this.fetchReference(reference, options)).descriptor;
+    }
+    this.checkDigest(digest, operation);
+    if (selector.kind === 'digest' && digest !== selector.digest) {
+      throw new StowageError('DIGEST_MISMATCH', `${operation}: the registry answered for ${digest}`);
+    }
+    return { mediaType, digest, size };
+  }
+
+  /**
+   * Fetches a manifest by tag or digest in one GET (at most 4 MiB). The descriptor's digest is computed over
+   * the bytes and checked against `Docker-Content-Digest` and, for a digest reference, against it.
+   * @throws StowageError `NOT_FOUND`, `INVALID_REFERENCE`, `INVALID_MEDIA_TYPE`, `TOO_LARGE`,
+   *   `SIZE_MISMATCH`, `DIGEST_MISMATCH`, and the codes listed on the class.
+   */
+  async fetchReference(reference: string, options: OperationOptions = {}): Promise<{ descriptor: Descriptor; content: Readable }> {
+    const operation = `fetch manifest ${this.display(reference)}`;
+    const selector = this.parseSelector(reference, operation);
+    const response = await this.request('GET', `manifests/${reference}`, operation, 'pull', options, { accept: manifestMediaTypes.join(', ') });
+    if (response.status !== 200) throw await registryError(response, operation);
+    let mediaType: string;
+    try {
+      mediaType = this.checkMediaType(response, operation);
+    } catch (error) {
+      abandonBody(response);
+      throw error;
+    }
+    const bytes = await readBody(response, maxManifestBytes, operation);
+    const length = headerValue(response.headers, 'content-length');
+    if (length !== undefined && Number(length) !== bytes.byteLength) {
+      throw new StowageError('SIZE_MISMATCH', `${operation}: received ${bytes.byteLength} bytes, Content-Length says ${length}`);
+    }
+    const header = headerValue(response.headers, 'docker-content-digest');
+    const headerAlgorithm = header === undefined ? undefined : algorithmOf(header);
+    const algorithm = selector.kind === 'digest' ? selector.algorithm : (headerAlgorithm ?? 'sha256');
+    const digest = digestOf(bytes, algorithm);
+    if (selector.kind === 'digest' && digest !== selector.digest) {
+      throw new StowageError('DIGEST_MISMATCH', `${operation}: content has digest ${digest}`);
+    }
+    if (header !== undefined && headerAlgorithm !== undefined && digestOf(bytes, headerAlgorithm) !== header) {
+      throw new StowageError('DIGEST_MISMATCH', `${operation}: content does not match the Docker-Content-Digest ${header}`);
+    }
+    return { descriptor: { mediaType, digest, size: bytes.byteLength }, content: toReadable(bytes) };
+  }
+
+  /**
+   * Points a tag at the manifest `desc`: fetches its bytes by digest and PUTs them under the tag.
+   * @throws StowageError `NOT_FOUND` (the manifest is not in this repository), `INVALID_REFERENCE`,
+   *   `INVALID_ARGUMENT` (not a manifest), and as {@link fetch} and {@link push}.
+   */
+  async tag(desc: Descriptor, reference: string, options: OperationOptions = {}): Promise<void> {
+    const operation = `tag ${this.display(desc.digest)} as ${reference}`;
+    this.checkManifestReference(desc, reference, operation);
+    const bytes = await this.fetchManifestBytes(desc, options);
+    await this.putManifest(desc, bytes, reference, operation, options);
+  }
+
+  /**
+   * Lists the repository's tags page by page (`GET /tags/list?last=`, following `Link` on the same origin),
+   * each page sorted and holding only tags after `last`. Empty pages are skipped.
+   * @throws StowageError `NOT_FOUND` (no such repository), `TOO_LARGE`, `INVALID_MANIFEST` (a page that is
+   *   not a tag list), and the codes listed on the class.
+   */
+  tags(options: TagListOptions = {}): AsyncIterable<string[]> {
+    const url = new URL(`/v2/${this.repository}/tags/list`, this.baseUrl);
+    const { last } = options;
+    if (last !== undefined) url.searchParams.set('last', last);
+    return listPages({
+      client: this.client,
+      url,
+      operation: `list tags of ${this.display()}`,
+      scopes: [`repository:${this.repository}:pull`],
+      schema: tagListSchema,
+      // docker-registry 2.8 ignores `n` and `last` on tags/list and answers unsorted: the spec's order and
+      // `last` are applied to each page here (a no-op for registries that honour them).
+      entries: (page) => (page.tags ?? []).filter((tag) => last === undefined || tag > last).sort(),
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Deletes a manifest (by digest) or a blob.
+   * @throws StowageError `NOT_FOUND`, `UNSUPPORTED` (deletion disabled on the registry), `INVALID_DIGEST`,
+   *   and the codes listed on the class.
+   */
+  async delete(desc: Descriptor, options: OperationOptions = {}): Promise<void> {
+    const manifest = isManifestMediaType(desc.mediaType);
+    const operation = `delete ${manifest ? 'manifest' : 'blob'} ${this.display(desc.digest)}`;
+    const digest = this.checkDigest(desc.digest, operation);
+    const response = await this.request('DELETE', manifest ? `manifests/${digest}` : `blobs/${digest}`, operation, 'delete', options);
+    if (response.status !== 202 && response.status !== 200 && response.status !== 204) throw await registryError(response, operation);
+    await discardBody(response);
+  }
+
+  /**
+   * Mounts a blob from another repository of the same registry (`POST ?mount=<digest>&from=<repo>`).
+   * Returns true when mounted (201); false when the registry wants the bytes instead (202: the session it
+   * opened is cancelled, best effort).
+   * @throws StowageError `INVALID_REFERENCE` (a malformed repository name), `INVALID_DIGEST`,
+   *   `DIGEST_MISMATCH` (mounted another digest), `UNSUPPORTED`, and the codes listed on the class.
+   */
+  async mount(desc: Descriptor, fromRepository: string, options: OperationOptions = {}): Promise<boolean> {
+    const operation = `mount blob ${this.display(desc.digest)} from ${fromRepository}`;
+    const digest = this.checkDigest(desc.digest, operation);
+    if (!isValidRepository(fromRepository)) {
+      throw new StowageError('INVALID_REFERENCE', `${operation}: invalid repository "${fromRepository}"`);
+    }
+    const start = await startUpload(this.endpoint, { operation, signal: options.signal, mount: { digest, from: fromRepository } });
+    if (start.mounted) return true;
+    await cancelUpload(this.endpoint, start.location, operation);
+    return false;
+  }
+
+  private async request(
+    method: HttpMethod,
+    path: string,
+    operation: string,
+    action: 'pull' | 'push' | 'delete',
+    options: OperationOptions,
+    headers: Record<string, string> = {},
+  ): Promise<HttpResponse> {
+    return this.client.send({
+      method,
+      url: new URL(`/v2/${this.repository}/${path}`, this.baseUrl),
+      headers,
+      operation,
+      scopes: [`repository:${this.repository}:${action === 'push' ? 'pull,push' : action}`],
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+  }
+
+  /** `mediaType` first, then the other manifest media types. */
+  private acceptFor(mediaType: string): string {
+    return [mediaType, ...manifestMediaTypes.filter((type) => type !== mediaType)].join(', ');
+  }
+
+  private checkDigest(digest: string, operation: string): string {
+    try {
+      parseDigest(digest);
+    } catch (error) {
+      throw new StowageError('INVALID_DIGEST', `${operation}: ${error instanceof Error ? error.message : 'invalid digest'}`, { cause: error });
+    }
+    return digest;
+  }
+
+  private parseSelector(reference: string, operation: string): Selector {
+    if (reference.includes(':')) {
+      try {
+        return { kind: 'digest', digest: reference, algorithm: parseDigest(reference).algorithm };
+      } catch (error) {
+        throw new StowageError('INVALID_REFERENCE', `${operation}: "${reference}" is not a valid digest`, { cause: error });
+      }
+    }
+    if (!isValidTag(reference)) throw new StowageError('INVALID_REFERENCE', `${operation}: "${reference}" is not a valid tag`);
+    return { kind: 'tag', tag: reference };
+  }
+
+  private checkManifestReference(desc: Descriptor, reference: string, operation: string): void {
+    if (!isManifestMediaType(desc.mediaType)) {
+      throw new StowageError('INVALID_ARGUMENT', `${operation}: ${desc.mediaType} is not a manifest media type`);
+    }
+    this.checkDigest(desc.digest, operation);
+    const selector = this.parseSelector(reference, operation);
+    if (selector.kind === 'digest' && selector.digest !== desc.digest) {
+      throw new StowageError('INVALID_ARGUMENT', `${operation}: the digest ${reference} is not the manifest's digest ${desc.digest}`);
+    }
+  }
+
+  private checkMediaType(response: HttpResponse, operation: string): string {
+    const mediaType = contentType(response);
+    if (mediaType === undefined || !isValidMediaType(mediaType)) {
+      throw new StowageError('INVALID_MEDIA_TYPE', `${operation}: the registry answered with Content-Type "${mediaType ?? ''}", not a media type`);
+    }
+    return mediaType;
+  }
+
+  private async fetchManifestBytes(desc: Descriptor, options: OperationOptions): Promise<Uint8Array> {
+    const operation = `fetch manifest ${this.display(desc.digest)}`;
+    const digest = this.checkDigest(desc.digest, operation);
+    if (desc.size > maxManifestBytes) {
+      throw new StowageError('TOO_LARGE', `${operation}: ${desc.size} bytes is over the ${maxManifestBytes}-byte limit for manifests`);
+    }
+    const response = await this.request('GET', `manifests/${digest}`, operation, 'pull', options, { accept: this.acceptFor(desc.mediaType) });
+    if (response.status !== 200) throw await registryError(response, operation);
+    const served = contentType(response);
+    if (served !== desc.mediaType) {
+      abandonBody(response);
+      throw new StowageError('INVALID_MEDIA_TYPE', `${operation}: the registry serves it as ${served ?? '(no Content-Type)'}, expected ${desc.mediaType}`);
+    }
+    const bytes = await readBody(response, maxManifestBytes, operation);
+    verifyBytes(bytes, desc, operation);
+    return bytes;
+  }
+
+  private async putManifest(desc: Descriptor, content: Content, reference: string, operation: string, options: OperationOptions): Promise<void> {
+    if (desc.size > maxManifestBytes) {
+      if (!(content instanceof Uint8Array)) content.destroy();
+      throw new StowageError('TOO_LARGE', `${operation}: ${desc.size} bytes is over the ${maxManifestBytes}-byte limit for manifests`);
+    }
+    let bytes: Uint8Array;
+    if (content instanceof Uint8Array) {
+      bytes = content;
+    } else {
+      try {
+        bytes = await readAll(content, maxManifestBytes, operation);
+      } catch (error) {
+        content.destroy();
+        if (isStowageError(error)) throw error;
+        throw new StowageError('IO', `${operation}: reading the content failed`, { cause: error });
+      }
+    }
+    this.checkDigest(desc.digest, operation);
+    verifyBytes(bytes, desc, operation);
+    const response = await this.client.send({
+      method: 'PUT',
+      url: new URL(`/v2/${this.repository}/manifests/${reference}`, this.baseUrl),
+      headers: { 'content-type': desc.mediaType },
+      body: bytes,
+      operation,
+      scopes: [`repository:${this.repository}:pull,push`],
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    if (response.status < 200 || response.status > 299) throw await registryError(response, operation);
+    await discardBody(response);
+    const digest = headerValue(response.headers, 'docker-content-digest');
+    if (digest !== undefined && digest !== desc.digest && algorithmOf(digest) === algorithmOf(desc.digest)) {
+      throw new StowageError('DIGEST_MISMATCH', `${operation}: the registry stored ${digest}, expected ${desc.digest}`);
+    }
+  }
+}

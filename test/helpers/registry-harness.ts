@@ -1,0 +1,236 @@
+/**
+ * Starts a real CNCF distribution registry (`docker-registry serve`) on a free 127.0.0.1 port, with its
+ * storage in a temp dir, deletion enabled, and optionally htpasswd (Basic) auth. Integration tests use
+ * {@link useRegistry}; the registry's log (it logs every request) is available through `log()`.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { afterAll, beforeAll } from 'vitest';
+
+const execFileAsync = promisify(execFile);
+
+/** Where Debian's package installs the registry. */
+export const registryBinary = '/usr/bin/docker-registry';
+
+export interface RegistryOptions {
+  /** `htpasswd` turns on Basic auth with `users`. Default: `none`. */
+  auth?: 'none' | 'htpasswd';
+  /** Users for htpasswd mode. Default: {@link defaultUsers}. */
+  users?: Record<string, string>;
+}
+
+export interface RunningRegistry {
+  /** `127.0.0.1:PORT`, as in a reference. */
+  host: string;
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  /** The temp dir holding the config, htpasswd file and storage (`<dir>/storage`). */
+  dir: string;
+  /** The storage root (`rootdirectory`): blobs live under `docker/registry/v2/blobs/<alg>/<2 hex>/<hex>/data`. */
+  storage: string;
+  /** The users of htpasswd mode. */
+  users: Record<string, string>;
+  stop(): Promise<void>;
+  /** Everything the registry printed so far (it logs every request). */
+  log(): string;
+}
+
+/** The user of htpasswd mode when none are given. */
+export const defaultUsers: Record<string, string> = { stowage: 'correct horse battery staple' };
+
+const startTimeoutMs = 15_000;
+const stopTimeoutMs = 5_000;
+
+/** A free TCP port on 127.0.0.1 (from the OS, through a throwaway server). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port from the OS'));
+      });
+    });
+  });
+}
+
+async function htpasswdFile(users: Record<string, string>): Promise<string> {
+  let out = '';
+  for (const [user, password] of Object.entries(users)) {
+    const { stdout } = await execFileAsync('htpasswd', ['-Bbn', user, password]);
+    out += `${stdout.trim()}\n`;
+  }
+  return out;
+}
+
+function config(port: number, storage: string, htpasswdPath: string | undefined): string {
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: info',
+    '  formatter: text',
+    'storage:',
+    '  filesystem:',
+    `    rootdirectory: ${JSON.stringify(storage)}`,
+    '  delete:',
+    '    enabled: true',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+    `  secret: stowage-test-${port}`,
+  ];
+  if (htpasswdPath !== undefined) {
+    lines.push('auth:', '  htpasswd:', '    realm: stowage-test', `    path: ${JSON.stringify(htpasswdPath)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const response = await request(`${url}/v2/`, { signal: AbortSignal.timeout(1_000) });
+    await response.body.dump();
+    return response.statusCode === 200 || response.statusCode === 401;
+  } catch {
+    return false;
+  }
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
+  if (exited(child)) return true;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      resolve(false);
+    }, ms);
+    const onExit = (): void => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once('exit', onExit);
+  });
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  if (exited(child)) return;
+  child.kill('SIGTERM');
+  if (await waitForExit(child, stopTimeoutMs)) return;
+  child.kill('SIGKILL');
+  await waitForExit(child, stopTimeoutMs);
+}
+
+/**
+ * Starts a registry and waits until `/v2/` answers.
+ * @throws Error when the binary is missing (with the setup command to run), or the registry does not
+ *   answer within 15 s (with its log).
+ */
+export async function startRegistry(options: RegistryOptions = {}): Promise<RunningRegistry> {
+  try {
+    await access(registryBinary, constants.X_OK);
+  } catch {
+    throw new Error(`docker-registry not found at ${registryBinary}: run "npm run test:setup"`);
+  }
+  const users = options.auth === 'htpasswd' ? (options.users ?? defaultUsers) : {};
+  const dir = await mkdtemp(join(tmpdir(), 'stowage-registry-'));
+  try {
+    const storage = join(dir, 'storage');
+    let htpasswdPath: string | undefined;
+    if (options.auth === 'htpasswd') {
+      htpasswdPath = join(dir, 'htpasswd');
+      await writeFile(htpasswdPath, await htpasswdFile(users));
+    }
+    // The port is free when asked but may be taken before the registry binds it: try a few.
+    let lastError: Error | undefined;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort();
+      const configPath = join(dir, 'config.yml');
+      await writeFile(configPath, config(port, storage, htpasswdPath));
+      const started = await launch(configPath, port);
+      if ('error' in started) {
+        lastError = started.error;
+        continue;
+      }
+      const { child, log } = started;
+      const host = `127.0.0.1:${port}`;
+      return {
+        host,
+        url: `http://${host}`,
+        dir,
+        storage,
+        users,
+        log,
+        async stop() {
+          await stopProcess(child);
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    }
+    throw lastError ?? new Error('docker-registry did not start');
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function launch(configPath: string, port: number): Promise<{ child: ChildProcess; log: () => string } | { error: Error }> {
+  const child = spawn(registryBinary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: string[] = [];
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
+  const log = (): string => chunks.join('');
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + startTimeoutMs;
+  while (Date.now() < deadline) {
+    if (spawnError !== undefined || exited(child)) {
+      const reason = spawnError?.message ?? `exited with ${String(child.exitCode ?? child.signalCode)}`;
+      return { error: new Error(`docker-registry ${reason}; its log:\n${log()}`) };
+    }
+    if (await answers(url)) return { child, log };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await stopProcess(child);
+  return { error: new Error(`docker-registry did not answer on ${url}/v2/ within ${startTimeoutMs} ms; its log:\n${log()}`) };
+}
+
+/**
+ * Starts a registry in `beforeAll` and stops it in `afterAll`; returns an accessor for the running
+ * registry (call it inside tests).
+ */
+export function useRegistry(options: RegistryOptions = {}): () => RunningRegistry {
+  let running: RunningRegistry | undefined;
+  beforeAll(async () => {
+    running = await startRegistry(options);
+  });
+  afterAll(async () => {
+    await running?.stop();
+    running = undefined;
+  });
+  return () => {
+    if (running === undefined) throw new Error('the registry is not running (use the accessor inside tests)');
+    return running;
+  };
+}
+
+let repositoryCounter = 0;
+
+/** A repository name not used before in this process: `<prefix>-<n>-<random>`. */
+export function uniqueRepository(prefix = 'test'): string {
+  repositoryCounter++;
+  return `${prefix}-${repositoryCounter}-${Math.random().toString(36).slice(2, 8)}`;
+}
