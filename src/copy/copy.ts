@@ -1,0 +1,204 @@
+/**
+ * One copy over the store interfaces: registry -> registry, files -> registry (push), registry -> files
+ * (pull), layout <-> registry are the same walk. Children are copied before the manifests that point to
+ * them, so a registry never sees a manifest whose blobs are missing.
+ */
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { abortError, throwIfAborted } from '../errors.js';
+import { isValidDigest } from '../oci/digest.js';
+import { Annotation, isManifestMediaType } from '../oci/media-types.js';
+import { parseManifest, successors as manifestSuccessors, type Descriptor, type ParsedManifest } from '../oci/schemas.js';
+import {
+  fetchBytes,
+  isMounter,
+  isReferencePusher,
+  type OperationOptions,
+  type ReadOnlyTarget,
+  type Storage,
+  type Target,
+} from '../content/store.js';
+import { Limiter } from './limiter.js';
+
+/** Progress callbacks; the library never prints, the CLI turns these into output. */
+export interface CopyHooks {
+  /** A node's transfer begins. */
+  onStart?: (desc: Descriptor) => void;
+  /** Bytes of `desc` transferred so far (cumulative). */
+  onProgress?: (desc: Descriptor, transferred: number) => void;
+  /** The destination already has `desc` (and so everything below it). */
+  onSkipped?: (desc: Descriptor) => void;
+  /** `desc` was mounted from another repository instead of uploaded. */
+  onMounted?: (desc: Descriptor, fromRepository: string) => void;
+  /** `desc` is in the destination. */
+  onDone?: (desc: Descriptor) => void;
+}
+
+export interface CopyGraphOptions extends CopyHooks, OperationOptions {
+  /** Blobs transferred at once; default 3 (ORAS's default for copy and pull). */
+  concurrency?: number;
+  /**
+   * Which children of a manifest to descend into; default: config and layers, or an index's manifests.
+   * Pull uses it to skip blobs that have no file name.
+   */
+  successors?: (node: Descriptor, parsed: ParsedManifest) => Descriptor[];
+  /** Repositories of the destination's registry that may hold a blob, tried with a mount before uploading. */
+  mountCandidates?: (desc: Descriptor) => string[];
+  /** When set, the root manifest is pushed directly under this tag if the destination can do that. */
+  rootTag?: string;
+}
+
+/** What {@link copyGraph} did that its caller needs to know. */
+export interface CopyGraphResult {
+  /** The tag the root manifest was pushed under (a registry PUT by tag), when it was. */
+  rootPushedAs: string | undefined;
+}
+
+export interface CopyOptions extends CopyGraphOptions {
+  /** Extra tags to give the root in the destination, beyond `dstRef`. */
+  extraTags?: string[];
+}
+
+/** A stream that reports how many bytes have passed. */
+function counting(desc: Descriptor, onProgress: (desc: Descriptor, transferred: number) => void): Transform {
+  let transferred = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      transferred += chunk.byteLength;
+      onProgress(desc, transferred);
+      callback(null, chunk);
+    },
+  });
+}
+
+/**
+ * Copies the graph under `root` from `src` to `dst`: skips what the destination has, transfers blobs in
+ * parallel, and pushes each manifest after its children. Fails fast: the first error cancels the rest and
+ * is thrown once every transfer in flight has stopped.
+ * @throws StowageError from either store (`NOT_FOUND`, `DIGEST_MISMATCH`, `SIZE_MISMATCH`, `TOO_LARGE`,
+ *   `INVALID_MANIFEST`, `ABORTED`, ...).
+ */
+export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descriptor, options: CopyGraphOptions = {}): Promise<CopyGraphResult> {
+  const outer = options.signal;
+  throwIfAborted(outer, `copy ${root.digest}`);
+  const controller = new AbortController();
+  const onOuterAbort = (): void => {
+    controller.abort(outer?.reason);
+  };
+  outer?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = controller.signal;
+  const limiter = new Limiter(options.concurrency ?? 3);
+  // Keyed by digest and file name: two files with the same bytes are still two files to write.
+  const visited = new Map<string, Promise<void>>();
+  const result: CopyGraphResult = { rootPushedAs: undefined };
+  let firstFailure: { error: unknown } | undefined;
+
+  const transferBlob = async (desc: Descriptor): Promise<void> => {
+    for (const from of options.mountCandidates?.(desc) ?? []) {
+      if (isMounter(dst) && (await dst.mount(desc, from, { signal }))) {
+        options.onMounted?.(desc, from);
+        return;
+      }
+    }
+    options.onStart?.(desc);
+    let stream: Readable = await src.fetch(desc, { signal });
+    if (options.onProgress) stream = stream.pipe(counting(desc, options.onProgress));
+    await dst.push(desc, stream, { signal });
+    options.onDone?.(desc);
+  };
+
+  const copyManifest = async (desc: Descriptor): Promise<void> => {
+    const bytes = await limiter.run(() => fetchBytes(src, desc, { signal }));
+    const parsed = parseManifest(bytes, desc.mediaType, desc.digest);
+    const children = options.successors ? options.successors(desc, parsed) : manifestSuccessors(parsed);
+    await settleAll(children.map((child) => visit(child)));
+    await limiter.run(async () => {
+      options.onStart?.(desc);
+      if (desc === root && options.rootTag !== undefined && isReferencePusher(dst)) {
+        await dst.pushReference(desc, bytes, options.rootTag, { signal });
+        result.rootPushedAs = options.rootTag;
+      } else {
+        await dst.push(desc, bytes, { signal });
+      }
+      options.onProgress?.(desc, bytes.byteLength);
+      options.onDone?.(desc);
+    });
+  };
+
+  const visit = (desc: Descriptor): Promise<void> => {
+    const key = `${desc.digest} ${desc.mediaType} ${desc.annotations?.[Annotation.title] ?? ''}`;
+    const seen = visited.get(key);
+    if (seen) return seen;
+    const task = (async () => {
+      throwIfAborted(signal, `copy ${desc.digest}`);
+      const isManifest = isManifestMediaType(desc.mediaType);
+      const exists = await (isManifest ? dst.exists(desc, { signal }) : limiter.run(() => dst.exists(desc, { signal })));
+      if (exists) {
+        options.onSkipped?.(desc);
+        return;
+      }
+      if (isManifest) await copyManifest(desc);
+      else await limiter.run(() => transferBlob(desc));
+    })();
+    // The first failure cancels every other transfer, and is the one reported.
+    task.catch((error: unknown) => {
+      if (!controller.signal.aborted) {
+        firstFailure = { error };
+        controller.abort(error);
+      }
+    });
+    visited.set(key, task);
+    return task;
+  };
+
+  try {
+    await visit(root);
+    return result;
+  } catch (error) {
+    // Report the root cause, not the cancellations it triggered elsewhere.
+    if (firstFailure) throw firstFailure.error;
+    throw outer?.aborted === true ? abortError(outer, `copy ${root.digest}`) : error;
+  } finally {
+    outer?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+/** Waits for every promise to settle, then throws the first rejection, if any. */
+async function settleAll(promises: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(promises);
+  for (const result of results) {
+    if (result.status === 'rejected') throw result.reason;
+  }
+}
+
+/**
+ * Copies what `srcRef` (a tag or digest) names in `src` to `dst`, and tags it there as `dstRef` and
+ * `extraTags`. Returns the root descriptor.
+ * @throws StowageError as {@link copyGraph} does, and `NOT_FOUND` when `srcRef` does not resolve.
+ */
+export async function copy(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef: string | undefined, options: CopyOptions = {}): Promise<Descriptor> {
+  const signal = options.signal;
+  const root = await src.resolve(srcRef, signal === undefined ? {} : { signal });
+  // A digest as destination reference means "no tag".
+  const tags = [...(dstRef !== undefined && !isValidDigest(dstRef) ? [dstRef] : []), ...(options.extraTags ?? [])];
+  const unique = [...new Set(tags)];
+  const graphOptions: CopyGraphOptions = { ...options };
+  if (unique[0] !== undefined) graphOptions.rootTag = unique[0];
+  const { rootPushedAs } = await copyGraph(src, dst, root, graphOptions);
+  await tagAll(dst, root, unique, { signal, pushedUnder: rootPushedAs });
+  return root;
+}
+
+/**
+ * Tags `desc` in `target` under every tag, skipping `pushedUnder` (already done by a push by reference).
+ */
+export async function tagAll(
+  target: Target,
+  desc: Descriptor,
+  tags: string[],
+  options: { signal?: AbortSignal | undefined; pushedUnder?: string | undefined } = {},
+): Promise<void> {
+  for (const tag of tags) {
+    if (tag === options.pushedUnder) continue;
+    await target.tag(desc, tag, options.signal === undefined ? {} : { signal: options.signal });
+  }
+}

@@ -1,0 +1,61 @@
+/** stowage: the public library API. Nothing outside this list is public. */
+export { StowageError, isStowageError, describeError, type ErrorCode } from './errors.js';
+export {
+  MediaType,
+  Annotation,
+  emptyDescriptor,
+  emptyJson,
+  manifestMediaTypes,
+  isManifestMediaType,
+  isIndexMediaType,
+  isValidMediaType,
+} from './oci/media-types.js';
+export {
+  parseDigest,
+  isValidDigest,
+  digestOf,
+  Hasher,
+  verifyingStream,
+  verifyBytes,
+  type DigestAlgorithm,
+  type ParsedDigest,
+} from './oci/digest.js';
+export {
+  descriptorSchema,
+  imageManifestSchema,
+  imageIndexSchema,
+  imageConfigSchema,
+  errorBodySchema,
+  platformSchema,
+  parseJson,
+  parseManifest,
+  successors,
+  type Descriptor,
+  type ImageManifest,
+  type ImageIndex,
+  type ImageConfig,
+  type Platform,
+  type ParsedManifest,
+} from './oci/schemas.js';
+export {
+  parseReference,
+  parseReferenceWithTags,
+  parseLayoutReference,
+  formatReference,
+  referenceSelector,
+  apiHost,
+  isLoopbackRegistry,
+  isValidTag,
+  type Reference,
+  type LayoutReference,
+} from './oci/reference.js';
+export * from './content/store.js';
+export { copy, copyGraph, tagAll, type CopyHooks, type CopyOptions, type CopyGraphOptions, type CopyGraphResult } from './copy/copy.js';
+export { stowageVersion, userAgent } from './version.js';
+export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpMethod, type HttpHeaders } from './registry/http.js';
+export type { AuthHandler, AuthContext, Credentials, CredentialsProvider } from './registry/auth/handler.js';
+export { BasicAuthHandler } from './registry/auth/basic.js';
+export { RemoteRepository, type RemoteRepositoryOptions } from './registry/repository.js';
+export { RemoteRegistry, type RemoteRegistryOptions, type CatalogOptions, type PingResult } from './registry/registry.js';
+export { MemoryStore } from './content/memory-store.js';
+export { OciLayoutStore, type OciLayoutOpenOptions } from './content/oci-layout-store.js';
