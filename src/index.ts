@@ -59,3 +59,16 @@ export { RemoteRepository, type RemoteRepositoryOptions } from './registry/repos
 export { RemoteRegistry, type RemoteRegistryOptions, type CatalogOptions, type PingResult } from './registry/registry.js';
 export { MemoryStore } from './content/memory-store.js';
 export { OciLayoutStore, type OciLayoutOpenOptions } from './content/oci-layout-store.js';
+export { FileStore, type FileStoreOptions, type AddOptions } from './content/file-store.js';
+export { packManifest, annotateFile, sourceDateEpoch, formatCreated, type PackOptions, type PackedManifest, type PackedBlob, type ImageSpec } from './pack/pack.js';
+export {
+  parseAnnotationFlags,
+  parseAnnotationFile,
+  readAnnotationFile,
+  mergeAnnotations,
+  type Annotations,
+  type AnnotationFile,
+  type PackAnnotations,
+} from './pack/annotations.js';
+export { parseFileRef, parseFileRefs, fileTitle, cleanPath, titleOf, type FileRef, type PackFile, type FileTitleOptions } from './pack/file-refs.js';
+export { pullSuccessors } from './pack/pull-successors.js';

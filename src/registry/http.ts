@@ -377,7 +377,8 @@ export async function registryError(response: HttpResponse, operation: string): 
   const said = describeErrorBody(await readSome(response, maxErrorBodyBytes), headerValue(response.headers, 'content-type'));
   const code = codeForStatus(response.status);
   const phrase = statusPhrases[response.status];
-  let detail = said ?? (phrase === undefined ? `HTTP ${response.status}` : `HTTP ${response.status} ${phrase}`);
+  // HEAD answers have no body: say what the status means in words, then the number.
+  let detail = said ?? (phrase === undefined ? `HTTP ${response.status}` : `${phrase.toLowerCase()} (HTTP ${response.status})`);
   if (code === 'UNAUTHORIZED') detail += ' (credentials are missing or wrong)';
   if (code === 'UNSUPPORTED' && said === undefined) detail += ' (the registry does not support this operation)';
   return new StowageError(code, `${operation}: ${detail}`);

@@ -1,0 +1,16 @@
+/** The explicit command map oclif loads (package.json `oclif.commands`); ids use ":" for topics. */
+import Pull from './pull.js';
+import Push from './push.js';
+import RepoTags from './repo/tags.js';
+import Resolve from './resolve.js';
+import Tag from './tag.js';
+import Version from './version.js';
+
+export const commands = {
+  push: Push,
+  pull: Pull,
+  tag: Tag,
+  resolve: Resolve,
+  'repo:tags': RepoTags,
+  version: Version,
+};

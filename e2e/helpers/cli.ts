@@ -1,0 +1,64 @@
+/** Runs the built stowage CLI and the `oras` peer as a user would: child processes, exit codes, stdout, stderr. */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  input?: string;
+}
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const stowageBin = `${root}bin/run.js`;
+
+/** Where `oras` is: the copy `npm run test:setup` put in .tools/, else $PATH. */
+export function orasPath(): string {
+  const local = `${root}.tools/bin/oras`;
+  return existsSync(local) ? local : 'oras';
+}
+
+function run(command: string, args: string[], options: RunOptions): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? root,
+      // NO_COLOR and no TTY: output as scripts see it.
+      env: { ...process.env, NO_COLOR: '1', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    child.on('error', (error) => {
+      reject(new Error(`cannot run ${command}: ${error.message}${command === 'oras' ? ' (run "npm run test:setup")' : ''}`));
+    });
+    child.on('close', (code) => {
+      resolve({ code: code ?? -1, stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs `stowage <args>` from the build in dist/ (npm test builds first). */
+export function stowage(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  if (!existsSync(`${root}dist/commands/index.js`)) throw new Error('dist/ is missing: run "npm run build" first');
+  return run(process.execPath, [stowageBin, ...args], options);
+}
+
+/** Runs `oras <args>` with a private config directory so no credentials leak in or out. */
+export function oras(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run(orasPath(), args, options);
+}
+
+/** Throws with everything the process printed when it did not exit 0. */
+export function ok(result: RunResult, what: string): RunResult {
+  if (result.code !== 0) throw new Error(`${what} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+  return result;
+}
