@@ -40,6 +40,7 @@ Several tags are separated by commas. Set SOURCE_DATE_EPOCH for a reproducible m
     '<%= config.bin %> push --oci-layout ./layout:v1 hi.txt',
   ];
   static override strict = false;
+  static override usage = '<%= command.id %> REFERENCE [FILE[:MEDIATYPE]...] [FLAGS]';
   static override args = {
     reference: Args.string({ description: '<registry>/<repository>[:<tag>[,<tag>...]] or, with --oci-layout, <path>[:<tag>]', required: true }),
     files: Args.string({ description: 'files and directories to push: <path>[:<mediaType>] ...' }),

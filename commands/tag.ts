@@ -14,6 +14,7 @@ export default class Tag extends BaseCommand {
     '<%= config.bin %> tag --oci-layout ./layout:v1 v2',
   ];
   static override strict = false;
+  static override usage = '<%= command.id %> REFERENCE TAG [TAG...] [FLAGS]';
   static override args = {
     reference: Args.string({ description: 'the manifest to tag: <registry>/<repository>:<tag>|@<digest>', required: true }),
     tags: Args.string({ description: 'new tags (several, or comma-separated)', required: true }),

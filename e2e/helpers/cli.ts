@@ -1,10 +1,13 @@
 /** Runs the built stowage CLI and the `oras` peer as a user would: child processes, exit codes, stdout, stderr. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export interface RunResult {
+  /** The exit code; -1 when a signal ended the process. */
   code: number;
+  /** The signal that ended the process, if one did (then the process did not exit by itself). */
+  signal?: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -24,14 +27,20 @@ export function orasPath(): string {
   return existsSync(local) ? local : 'oras';
 }
 
-function run(command: string, args: string[], options: RunOptions): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd ?? root,
-      // NO_COLOR and no TTY: output as scripts see it.
-      env: { ...process.env, NO_COLOR: '1', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+/** A child process that is still running, and its result once it exits. */
+export interface Running {
+  child: ChildProcess;
+  result: Promise<RunResult>;
+}
+
+function start(command: string, args: string[], options: RunOptions): Running {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? root,
+    // NO_COLOR and no TTY: output as scripts see it.
+    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const result = new Promise<RunResult>((resolve, reject) => {
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -39,11 +48,22 @@ function run(command: string, args: string[], options: RunOptions): Promise<RunR
     child.on('error', (error) => {
       reject(new Error(`cannot run ${command}: ${error.message}${command === 'oras' ? ' (run "npm run test:setup")' : ''}`));
     });
-    child.on('close', (code) => {
-      resolve({ code: code ?? -1, stdout, stderr });
+    child.on('close', (code, signal) => {
+      resolve({ code: code ?? -1, signal, stdout, stderr });
     });
-    child.stdin.end(options.input ?? '');
   });
+  child.stdin.end(options.input ?? '');
+  return { child, result };
+}
+
+function run(command: string, args: string[], options: RunOptions): Promise<RunResult> {
+  return start(command, args, options).result;
+}
+
+/** Starts `stowage <args>` and returns at once: for tests that signal the process while it runs. */
+export function startStowage(args: string[], options: RunOptions = {}): Running {
+  if (!existsSync(`${root}dist/commands/index.js`)) throw new Error('dist/ is missing: run "npm run build" first');
+  return start(process.execPath, [stowageBin, ...args], options);
 }
 
 /** Runs `stowage <args>` from the build in dist/ (npm test builds first). */
