@@ -2,24 +2,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, expect, it } from 'vitest';
-import { StowageError, type ErrorCode } from '../../src/errors.js';
+import { StowageError } from '../../src/errors.js';
+import { expectCode } from '../helpers/expect-code.js';
 import { Hasher, digestOf, isValidDigest, parseDigest, verifyBytes, verifyingStream, type Expected } from '../../src/oci/digest.js';
 
 function reference(bytes: Uint8Array | string, algorithm: 'sha256' | 'sha512' = 'sha256'): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
 }
 
-function expectCode(fn: () => unknown, code: ErrorCode): StowageError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(StowageError);
-  expect((caught as StowageError).code).toBe(code);
-  return caught as StowageError;
-}
 
 const hex64 = 'c0ffee'.padEnd(64, '0');
 const hex128 = '1234abcd'.repeat(16);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StowageError } from '../../src/errors.js';
+import { expectCode } from '../helpers/expect-code.js';
 import {
   apiHost,
   formatReference,
@@ -17,15 +17,7 @@ const d512 = `sha512:${'0f'.repeat(64)}`;
 
 /** Runs `fn`, expecting an INVALID_REFERENCE error whose message names `input`; returns the message. */
 function invalidMessage(fn: () => unknown, input: string): string {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(StowageError);
-  const error = caught as StowageError;
-  expect(error.code).toBe('INVALID_REFERENCE');
+  const error = expectCode(fn, 'INVALID_REFERENCE');
   expect(error.message).toContain(`"${input}"`);
   return error.message;
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { StowageError, type ErrorCode } from '../../src/errors.js';
+import { expectCode } from '../helpers/expect-code.js';
 import { emptyDescriptor } from '../../src/oci/media-types.js';
 import {
   catalogSchema,
@@ -58,17 +58,6 @@ function ociIndex(): Record<string, unknown> {
   return { schemaVersion: 2, mediaType: OCI_INDEX, manifests: [amd64, armv7] };
 }
 
-function expectCode(fn: () => unknown, code: ErrorCode): StowageError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(StowageError);
-  expect((caught as StowageError).code).toBe(code);
-  return caught as StowageError;
-}
 
 describe('parseManifest', () => {
   it('parses an OCI image manifest and lists config then layers as successors (not the subject)', () => {
