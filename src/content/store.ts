@@ -141,7 +141,7 @@ export async function readAll(stream: Readable, limit: number, what: string): Pr
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of stream) {
-    const buffer = chunk as Buffer;
+    const buffer = Buffer.isBuffer(chunk) ? chunk : chunk instanceof Uint8Array ? Buffer.from(chunk) : Buffer.from(String(chunk));
     total += buffer.byteLength;
     if (total > limit) {
       stream.destroy();
