@@ -3,7 +3,7 @@
  * (pull), layout <-> registry are the same walk. Children are copied before the manifests that point to
  * them, so a registry never sees a manifest whose blobs are missing.
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { abortError, throwIfAborted } from '../errors.js';
 import { isValidDigest } from '../oci/digest.js';
 import { Annotation, isManifestMediaType } from '../oci/media-types.js';
@@ -101,7 +101,15 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
     }
     options.onStart?.(desc);
     let stream: Readable = await src.fetch(desc, { signal });
-    if (options.onProgress) stream = stream.pipe(counting(desc, options.onProgress));
+    if (options.onProgress) {
+      // pipeline, not pipe: a source that fails mid-stream (DIGEST_MISMATCH, network, abort) must fail the counter too.
+      const counter = counting(desc, options.onProgress);
+      pipeline(stream, counter, () => undefined);
+      stream = counter;
+    }
+    // Until dst starts reading, nothing listens for the stream's errors: an abort (another transfer failed)
+    // or a verification failure would be an unhandled 'error' event. dst still sees the error.
+    stream.on('error', () => undefined);
     await dst.push(desc, stream, { signal });
     options.onDone?.(desc);
   };
