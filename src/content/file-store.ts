@@ -26,6 +26,7 @@ import { extractDirectory } from '../pack/extract-directory.js';
 import { cleanPath, titleOf } from '../pack/file-refs.js';
 import { isMissing, makeDirectoryWithin, resolveDirectoryTarget, resolveOutputPath, temporaryPathIn } from '../pack/path-guard.js';
 import { readChunkSize, tarGzipDirectory } from '../pack/tar-directory.js';
+import { waitClosed } from './wait-closed.js';
 import { maxManifestBytes, toReadable, type Content, type OperationOptions, type Target } from './store.js';
 
 /** Options of a {@link FileStore}. */
@@ -342,8 +343,9 @@ export class FileStore implements Target {
     }
     const temporary = temporaryPathIn(dirname(target), 'partial');
     this.temporaries.add(temporary);
+    const sink = createWriteStream(temporary, { flags: 'wx' });
     try {
-      await pipeline(toReadable(content), verifyingStream(desc, what), createWriteStream(temporary, { flags: 'wx' }), signal === undefined ? {} : { signal });
+      await pipeline(toReadable(content), verifyingStream(desc, what), sink, signal === undefined ? {} : { signal });
       throwIfAborted(signal, what);
       if (keepOldFiles) {
         // link() refuses to replace, unlike rename(): no window in which an existing file is overwritten.
@@ -356,6 +358,7 @@ export class FileStore implements Target {
         await rename(temporary, target);
       }
     } catch (error) {
+      await waitClosed(sink);
       await rm(temporary, { force: true });
       throw ioError(error, signal, what);
     } finally {

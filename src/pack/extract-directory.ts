@@ -4,6 +4,7 @@
  * (every entry under the title prefix, every symlink and hardlink inside), then moved into place. Nothing
  * unverified ever appears under the target's name; a failure or abort removes the temporary directory.
  */
+import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { chmod, link, lstat, mkdir, opendir, realpath, rename, rm, rmdir, symlink, unlink, utimes } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
@@ -15,10 +16,11 @@ import { StowageError, abortError, describeError, isStowageError, throwIfAborted
 import { Hasher, parseDigest, verifyingStream } from '../oci/digest.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { OperationOptions } from '../content/store.js';
+import { waitClosed } from '../content/wait-closed.js';
 import { cleanPath } from './file-refs.js';
 import { isMissing, isWithin, makeDirectoryWithin, symlinkStaysWithin, temporaryPathIn } from './path-guard.js';
 import { hashingStream } from './tar-directory.js';
-import { writeAllInto } from './tar-streams.js';
+import { asBytes, writeAllInto } from './tar-streams.js';
 
 type TarEntry = ExtractEvents['entry'][1];
 
@@ -95,23 +97,49 @@ async function extractInto(content: Readable, desc: Descriptor, root: string, wh
   const tarHasher = new Hasher(options.tarDigest === undefined ? 'sha256' : parseDigest(options.tarDigest).algorithm);
   const extract = tarExtract();
   const directories: DirectoryAttributes[] = [];
-  const flowing = pipeline(
+  const signalOption = signal === undefined ? {} : { signal };
+  // Two stages, so that a blob whose bytes break the archive is still verified to its end: a tampered
+  // blob is reported as DIGEST_MISMATCH, and only a blob with the right digest as a bad archive.
+  const gunzip = createGunzip();
+  const unpackFailed = new AbortController();
+  const unpacking = pipeline(gunzip, hashingStream(tarHasher), (tar: AsyncIterable<unknown>) => writeAllInto(tar, extract, true), signalOption);
+  unpacking.catch(() => {
+    unpackFailed.abort();
+  });
+  const verifying = pipeline(
     content,
     verifyingStream(desc, what),
-    createGunzip(),
-    hashingStream(tarHasher),
-    (tar: AsyncIterable<unknown>) => writeAllInto(tar, extract, true),
-    signal === undefined ? {} : { signal },
+    async (verified: AsyncIterable<unknown>) => {
+      for await (const chunk of verified) {
+        // Once the archive side has failed, the rest of the blob is only verified.
+        if (unpackFailed.signal.aborted || gunzip.destroyed) continue;
+        if (!gunzip.write(asBytes(chunk))) {
+          try {
+            await once(gunzip, 'drain', { signal: unpackFailed.signal });
+          } catch {
+            // The archive side failed while we waited; keep verifying.
+          }
+        }
+      }
+      if (!unpackFailed.signal.aborted) gunzip.end();
+    },
+    signalOption,
   );
+  // A blob that fails verification stops the archive side too (it would wait for more bytes forever).
+  verifying.catch((error: unknown) => {
+    gunzip.destroy(error instanceof Error ? error : new Error(String(error)));
+  });
   const consuming = (async () => {
     for await (const entry of extract) {
       throwIfAborted(signal, what);
       await writeEntry(entry, rootReal, options.title, what, directories);
     }
   })();
-  const [flowed, consumed] = await Promise.allSettled([flowing, consuming]);
+  const [verified, unpacked, consumed] = await Promise.allSettled([verifying, unpacking, consuming]);
+  // The blob's own verification (digest, size, abort) comes first: it says whether the bytes can be trusted at all.
+  if (verified.status === 'rejected') throw verified.reason;
   const reasons: unknown[] = [];
-  for (const result of [consumed, flowed]) if (result.status === 'rejected') reasons.push(result.reason);
+  for (const result of [consumed, unpacked]) if (result.status === 'rejected') reasons.push(result.reason);
   if (reasons.length > 0) {
     // Prefer a verification or path error from either side over the cancellation it caused on the other.
     const stowage = reasons.find((reason) => isStowageError(reason));
@@ -168,7 +196,14 @@ async function writeEntry(entry: TarEntry, rootReal: string, title: string, what
       throw new StowageError('IO', `${what}: archive entry "${header.name}" is a file where a directory was extracted`);
     }
     // 'wx' (O_EXCL): never follows a symlink planted at the name.
-    await pipeline(entry, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
+    const sink = createWriteStream(path, { flags: 'wx', mode: 0o600 });
+    try {
+      await pipeline(entry, sink);
+    } catch (error) {
+      // The temporary directory is removed after a failure: the file must be closed (and so exist) first.
+      await waitClosed(sink);
+      throw error;
+    }
     await chmod(path, mode);
     await utimes(path, mtime, mtime);
     return;
