@@ -78,6 +78,8 @@ export abstract class BaseCommand extends Command {
   }
 
   override catch(error: Error & { exitCode?: number }): Promise<void> {
+    // A parse error means parse() ran; without this oclif warns "did not parse its arguments" in development.
+    this.parsed = true;
     const oclifExit = oclifExitCode(error);
     // `this.exit()` and oclif's own exits travel as errors; let them through.
     if (oclifExit !== undefined && error.message.startsWith('EEXIT')) throw error;
