@@ -6,6 +6,9 @@ import SummaryReporter from './test/helpers/summary-reporter.js';
 export default defineConfig({
   test: {
     reporters: ['default', new SummaryReporter()],
+    // Most e2e and integration time is spent in child processes (the CLI, docker-registry, oras): two
+    // workers keep both cores busy on this 2-core machine.
+    maxWorkers: 2,
     projects: [
       { test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: ['test/integration/**'], testTimeout: 20_000 } },
       { test: { name: 'integration', include: ['test/integration/**/*.test.ts'], testTimeout: 120_000, hookTimeout: 60_000 } },

@@ -33,11 +33,24 @@ export interface Running {
   result: Promise<RunResult>;
 }
 
+/**
+ * The environment of a user's shell: the test runner's own markers (NODE_ENV=test, TEST, VITEST*) are left
+ * out, so the CLI behaves as it does for users; a test that wants one passes it in `env`.
+ */
+function userEnvironment(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value === undefined || key === 'TEST' || key.startsWith('VITEST') || (key === 'NODE_ENV' && value === 'test')) continue;
+    env[key] = value;
+  }
+  return env;
+}
+
 function start(command: string, args: string[], options: RunOptions): Running {
   const child = spawn(command, args, {
     cwd: options.cwd ?? root,
     // NO_COLOR and no TTY: output as scripts see it.
-    env: { ...process.env, NO_COLOR: '1', ...options.env },
+    env: { ...userEnvironment(), NO_COLOR: '1', ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const result = new Promise<RunResult>((resolve, reject) => {
