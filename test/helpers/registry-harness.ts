@@ -22,12 +22,14 @@ export interface RegistryOptions {
   auth?: 'none' | 'htpasswd';
   /** Users for htpasswd mode. Default: {@link defaultUsers}. */
   users?: Record<string, string>;
+  /** The loopback address to listen on: `127.0.0.1` (default) or `::1` (references then read `[::1]:PORT`). */
+  address?: '127.0.0.1' | '::1';
 }
 
 export interface RunningRegistry {
-  /** `127.0.0.1:PORT`, as in a reference. */
+  /** `127.0.0.1:PORT` or `[::1]:PORT`, as in a reference. */
   host: string;
-  /** `http://127.0.0.1:PORT`. */
+  /** `http://<host>`. */
   url: string;
   /** The temp dir holding the config, htpasswd file and storage (`<dir>/storage`). */
   dir: string;
@@ -46,12 +48,27 @@ export const defaultUsers: Record<string, string> = { stowage: 'correct horse ba
 const startTimeoutMs = 15_000;
 const stopTimeoutMs = 5_000;
 
-/** A free TCP port on 127.0.0.1 (from the OS, through a throwaway server). */
-export async function freePort(): Promise<number> {
+/** `127.0.0.1`, or `[::1]` as IPv6 addresses are written in URLs and references. */
+function hostOf(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}
+
+/** True when this machine can listen on the IPv6 loopback address (some containers have no IPv6). */
+export async function ipv6LoopbackAvailable(): Promise<boolean> {
+  try {
+    await freePort('::1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A free TCP port on a loopback address (from the OS, through a throwaway server). */
+export async function freePort(address = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, address, () => {
       const address = server.address();
       server.close(() => {
         if (address !== null && typeof address === 'object') resolve(address.port);
@@ -70,7 +87,7 @@ async function htpasswdFile(users: Record<string, string>): Promise<string> {
   return out;
 }
 
-function config(port: number, storage: string, htpasswdPath: string | undefined): string {
+function config(host: string, port: number, storage: string, htpasswdPath: string | undefined): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -85,7 +102,7 @@ function config(port: number, storage: string, htpasswdPath: string | undefined)
     '    uploadpurging:',
     '      enabled: false',
     'http:',
-    `  addr: 127.0.0.1:${port}`,
+    `  addr: ${JSON.stringify(`${host}:${port}`)}`,
     `  secret: stowage-test-${port}`,
   ];
   if (htpasswdPath !== undefined) {
@@ -153,17 +170,18 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     }
     // The port is free when asked but may be taken before the registry binds it: try a few.
     let lastError: Error | undefined;
+    const address = options.address ?? '127.0.0.1';
     for (let attempt = 0; attempt < 3; attempt++) {
-      const port = await freePort();
+      const port = await freePort(address);
       const configPath = join(dir, 'config.yml');
-      await writeFile(configPath, config(port, storage, htpasswdPath));
-      const started = await launch(configPath, port);
+      await writeFile(configPath, config(hostOf(address), port, storage, htpasswdPath));
+      const started = await launch(configPath, `${hostOf(address)}:${port}`);
       if ('error' in started) {
         lastError = started.error;
         continue;
       }
       const { child, log } = started;
-      const host = `127.0.0.1:${port}`;
+      const host = `${hostOf(address)}:${port}`;
       return {
         host,
         url: `http://${host}`,
@@ -184,7 +202,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   }
 }
 
-async function launch(configPath: string, port: number): Promise<{ child: ChildProcess; log: () => string } | { error: Error }> {
+async function launch(configPath: string, host: string): Promise<{ child: ChildProcess; log: () => string } | { error: Error }> {
   const child = spawn(registryBinary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: string[] = [];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
@@ -194,7 +212,7 @@ async function launch(configPath: string, port: number): Promise<{ child: ChildP
   child.once('error', (error) => {
     spawnError = error;
   });
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}`;
   const deadline = Date.now() + startTimeoutMs;
   while (Date.now() < deadline) {
     if (spawnError !== undefined || exited(child)) {
