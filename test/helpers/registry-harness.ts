@@ -5,7 +5,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,9 +17,31 @@ const execFileAsync = promisify(execFile);
 /** Where Debian's package installs the registry. */
 export const registryBinary = '/usr/bin/docker-registry';
 
+/** Token auth (distribution's `auth.token`): the registry accepts JWTs signed by `rootCertBundle`'s key. */
+export interface TokenAuthConfig {
+  /** The token server's URL (the `realm` of the Bearer challenge). */
+  realm: string;
+  service: string;
+  issuer: string;
+  /** A PEM file with the certificate(s) whose keys sign the tokens. */
+  rootCertBundle: string;
+}
+
+/** TLS for the registry's listener (PEM files). */
+export interface TlsConfig {
+  certificate: string;
+  key: string;
+  /** CA certificates of clients: with these, the registry asks for and verifies a client certificate (mTLS). */
+  clientCas?: string[];
+}
+
 export interface RegistryOptions {
-  /** `htpasswd` turns on Basic auth with `users`. Default: `none`. */
-  auth?: 'none' | 'htpasswd';
+  /** `htpasswd` turns on Basic auth with `users`; `token` turns on Bearer tokens (needs `token`). Default: `none`. */
+  auth?: 'none' | 'htpasswd' | 'token';
+  /** The token server the registry trusts, for `auth: 'token'`. */
+  token?: TokenAuthConfig;
+  /** Serve HTTPS instead of plain HTTP. */
+  tls?: TlsConfig;
   /** Users for htpasswd mode. Default: {@link defaultUsers}. */
   users?: Record<string, string>;
   /** The loopback address to listen on: `127.0.0.1` (default) or `::1` (references then read `[::1]:PORT`). */
@@ -29,7 +51,7 @@ export interface RegistryOptions {
 export interface RunningRegistry {
   /** `127.0.0.1:PORT` or `[::1]:PORT`, as in a reference. */
   host: string;
-  /** `http://<host>`. */
+  /** `http://<host>`, or `https://<host>` with TLS. */
   url: string;
   /** The temp dir holding the config, htpasswd file and storage (`<dir>/storage`). */
   dir: string;
@@ -87,7 +109,7 @@ async function htpasswdFile(users: Record<string, string>): Promise<string> {
   return out;
 }
 
-function config(host: string, port: number, storage: string, htpasswdPath: string | undefined): string {
+function config(host: string, port: number, storage: string, htpasswdPath: string | undefined, options: RegistryOptions): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -105,10 +127,46 @@ function config(host: string, port: number, storage: string, htpasswdPath: strin
     `  addr: ${JSON.stringify(`${host}:${port}`)}`,
     `  secret: stowage-test-${port}`,
   ];
+  if (options.tls !== undefined) {
+    lines.push('  tls:', `    certificate: ${JSON.stringify(options.tls.certificate)}`, `    key: ${JSON.stringify(options.tls.key)}`);
+    if (options.tls.clientCas !== undefined) lines.push('    clientcas:', ...options.tls.clientCas.map((file) => `      - ${JSON.stringify(file)}`));
+  }
   if (htpasswdPath !== undefined) {
     lines.push('auth:', '  htpasswd:', '    realm: stowage-test', `    path: ${JSON.stringify(htpasswdPath)}`);
   }
+  if (options.auth === 'token') {
+    const token = options.token;
+    if (token === undefined) throw new Error('auth: "token" needs the token option (realm, service, issuer, rootCertBundle)');
+    lines.push(
+      'auth:',
+      '  token:',
+      `    realm: ${JSON.stringify(token.realm)}`,
+      `    service: ${JSON.stringify(token.service)}`,
+      `    issuer: ${JSON.stringify(token.issuer)}`,
+      `    rootcertbundle: ${JSON.stringify(token.rootCertBundle)}`,
+    );
+  }
   return `${lines.join('\n')}\n`;
+}
+
+/** True when something accepts TCP connections at `host:port`. */
+function listening(host: string): Promise<boolean> {
+  const colon = host.lastIndexOf(':');
+  const address = host.slice(0, colon).replace(/^\[|\]$/g, '');
+  const port = Number(host.slice(colon + 1));
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port });
+    socket.setTimeout(1_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => { resolve(false); });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
 }
 
 async function answers(url: string): Promise<boolean> {
@@ -174,8 +232,8 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
     for (let attempt = 0; attempt < 3; attempt++) {
       const port = await freePort(address);
       const configPath = join(dir, 'config.yml');
-      await writeFile(configPath, config(hostOf(address), port, storage, htpasswdPath));
-      const started = await launch(configPath, `${hostOf(address)}:${port}`);
+      await writeFile(configPath, config(hostOf(address), port, storage, htpasswdPath, options));
+      const started = await launch(configPath, `${hostOf(address)}:${port}`, options.tls !== undefined);
       if ('error' in started) {
         lastError = started.error;
         continue;
@@ -184,7 +242,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
       const host = `${hostOf(address)}:${port}`;
       return {
         host,
-        url: `http://${host}`,
+        url: `${options.tls === undefined ? 'http' : 'https'}://${host}`,
         dir,
         storage,
         users,
@@ -202,7 +260,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Runn
   }
 }
 
-async function launch(configPath: string, host: string): Promise<{ child: ChildProcess; log: () => string } | { error: Error }> {
+async function launch(configPath: string, host: string, tls: boolean): Promise<{ child: ChildProcess; log: () => string } | { error: Error }> {
   const child = spawn(registryBinary, ['serve', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: string[] = [];
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => chunks.push(chunk));
@@ -219,7 +277,8 @@ async function launch(configPath: string, host: string): Promise<{ child: ChildP
       const reason = spawnError?.message ?? `exited with ${String(child.exitCode ?? child.signalCode)}`;
       return { error: new Error(`docker-registry ${reason}; its log:\n${log()}`) };
     }
-    if (await answers(url)) return { child, log };
+    // With TLS (perhaps mutual) a listening port is enough: the test's own client does the handshake.
+    if (await (tls ? listening(host) : answers(url))) return { child, log };
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   await stopProcess(child);
