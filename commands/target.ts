@@ -65,6 +65,27 @@ async function readStdin(): Promise<string> {
 }
 
 /**
+ * The HTTP client for one registry, from the remote flags: credentials (flags, then stored ones), headers,
+ * transport. Every command that talks to a registry gets its client here.
+ * @throws StowageError `INVALID_ARGUMENT`.
+ */
+export async function createClient(registry: string, flags: RemoteFlagValues): Promise<HttpClient> {
+  let password = flags.password;
+  if (flags['password-stdin'] === true) password = await readStdin();
+  const username = flags.username;
+  if ((username === undefined) !== (password === undefined)) {
+    throw new StowageError('INVALID_ARGUMENT', 'give both a username and a password, or neither');
+  }
+  const host = apiHost(registry);
+  return new HttpClient({
+    headers: parseHeaders(flags.header),
+    ...(username !== undefined && password !== undefined
+      ? { credentials: (requestHost: string) => (requestHost === host ? { username, password } : undefined) }
+      : {}),
+  });
+}
+
+/**
  * Opens the store a reference argument names.
  * @throws StowageError `INVALID_REFERENCE`, `INVALID_ARGUMENT`, `INVALID_LAYOUT`, `NOT_FOUND`.
  */
@@ -83,18 +104,7 @@ export async function openTarget(input: string, flags: RemoteFlagValues, options
     };
   }
   const { reference, tags } = parseReferenceWithTags(input, { multipleTags });
-  let password = flags.password;
-  if (flags['password-stdin'] === true) password = await readStdin();
-  const username = flags.username;
-  if ((username === undefined) !== (password === undefined)) {
-    throw new StowageError('INVALID_ARGUMENT', 'give both a username and a password, or neither');
-  }
-  const client = new HttpClient({
-    headers: parseHeaders(flags.header),
-    ...(username !== undefined && password !== undefined
-      ? { credentials: (host: string) => (host === apiHost(reference.registry) ? { username, password } : undefined) }
-      : {}),
-  });
+  const client = await createClient(reference.registry, flags);
   const target = new RemoteRepository({
     registry: reference.registry,
     repository: reference.repository,
