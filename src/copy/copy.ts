@@ -3,6 +3,7 @@
  * (pull), layout <-> registry are the same walk. Children are copied before the manifests that point to
  * them, so a registry never sees a manifest whose blobs are missing.
  */
+import { setMaxListeners } from 'node:events';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { abortError, throwIfAborted } from '../errors.js';
 import { isValidDigest } from '../oci/digest.js';
@@ -86,6 +87,8 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
   };
   outer?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = controller.signal;
+  // Every request in flight listens on this one signal; many at once are expected, not a leak.
+  setMaxListeners(0, signal);
   const limiter = new Limiter(options.concurrency ?? 3);
   // Keyed by digest and file name: two files with the same bytes are still two files to write.
   const visited = new Map<string, Promise<void>>();
