@@ -52,9 +52,13 @@ export {
 export * from './content/store.js';
 export { copy, copyGraph, tagAll, type CopyHooks, type CopyOptions, type CopyGraphOptions, type CopyGraphResult } from './copy/copy.js';
 export { stowageVersion, userAgent } from './version.js';
-export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpMethod, type HttpHeaders } from './registry/http.js';
+export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpMethod, type HttpHeaders, type HttpExchangeEvent } from './registry/http.js';
+export { createDispatcher, parseResolveRule, type TransportOptions, type ResolveRule } from './registry/transport.js';
+export { redactUrl, redactHeaders, redactHeaderValue } from './registry/redact.js';
 export type { AuthHandler, AuthContext, Credentials, CredentialsProvider } from './registry/auth/handler.js';
 export { BasicAuthHandler } from './registry/auth/basic.js';
+export { RegistryAuthHandler, type RegistryAuthOptions } from './registry/auth/registry-auth.js';
+export { mergeScopes, repositoryScope, scopesCover, type RepositoryAction } from './registry/auth/scope.js';
 export { RemoteRepository, type RemoteRepositoryOptions } from './registry/repository.js';
 export { RemoteRegistry, type RemoteRegistryOptions, type CatalogOptions, type PingResult } from './registry/registry.js';
 export { MemoryStore } from './content/memory-store.js';
@@ -72,3 +76,19 @@ export {
 } from './pack/annotations.js';
 export { parseFileRef, parseFileRefs, fileTitle, cleanPath, titleOf, type FileRef, type PackFile, type FileTitleOptions } from './pack/file-refs.js';
 export { pullSuccessors } from './pack/pull-successors.js';
+export {
+  CredentialStore,
+  keychainHelperName,
+  type CredentialStoreOptions,
+  type CredentialStoreChoice,
+  type CredentialLocation,
+  type PutCredentialsOptions,
+  type PutCredentialsResult,
+  type DeleteCredentialsResult,
+} from './registry/credentials/credential-store.js';
+export { DockerConfigFile, dockerConfigPath, type DockerConfigPathOptions } from './registry/credentials/config-file.js';
+export { CredentialHelper, type CredentialHelperOptions } from './registry/credentials/credential-helper.js';
+export { KeychainStore, defaultKeychainService, type KeychainStoreOptions } from './registry/credentials/keychain.js';
+export { serveCredentialHelper, credentialsNotFoundMessage, type HelperAnswer } from './registry/credentials/helper-server.js';
+export { normaliseRegistryHost, serverAddressOf, dockerHubServerAddress } from './registry/credentials/server-address.js';
+export { identityTokenUsername, type StoredCredentials } from './registry/credentials/stored-credentials.js';

@@ -9,9 +9,11 @@ import { request, type Dispatcher } from 'undici';
 import { abortError, describeError, StowageError, throwIfAborted, type ErrorCode } from '../errors.js';
 import { errorBodySchema } from '../oci/schemas.js';
 import { userAgent as defaultUserAgent } from '../version.js';
-import { BasicAuthHandler } from './auth/basic.js';
 import { parseChallenges } from './auth/challenge.js';
 import type { AuthContext, AuthHandler, CredentialsProvider } from './auth/handler.js';
+import { RegistryAuthHandler } from './auth/registry-auth.js';
+import { mergeScopes } from './auth/scope.js';
+import { redactHeaders, redactUrl } from './redact.js';
 
 /** The HTTP methods the distribution API uses. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -52,17 +54,34 @@ export interface HttpResponse {
 
 /** Options of {@link HttpClient}. */
 export interface HttpClientOptions {
-  /** An undici Dispatcher (Agent, ProxyAgent, MockAgent, custom TLS). Default: undici's global dispatcher. */
+  /** An undici Dispatcher (Agent, ProxyAgent, MockAgent; `createDispatcher` makes one from TLS, --resolve and proxy options). Default: undici's global dispatcher. */
   dispatcher?: Dispatcher;
   /** Default: `stowage/<version>`. */
   userAgent?: string;
   /** Headers sent with every request (dropped like credentials on cross-origin redirects when sensitive). */
   headers?: Record<string, string>;
-  /** Credentials per host for Basic auth. Ignored when `auth` is given. */
+  /** Credentials per host, for Basic auth and Bearer token requests. Ignored when `auth` is given. */
   credentials?: CredentialsProvider;
-  /** A custom auth handler (the seam for Bearer tokens). Default: Basic auth with `credentials`, if any. */
+  /**
+   * A custom auth handler. Default: a `RegistryAuthHandler` with `credentials` (Basic and Bearer; anonymous
+   * tokens when there are no credentials).
+   */
   auth?: AuthHandler;
+  /**
+   * Called for every request sent (each redirect hop and auth retry is one) and for its answer or failure,
+   * with secrets already redacted: for `--debug` output. Errors it throws are ignored.
+   */
+  onExchange?: (event: HttpExchangeEvent) => void;
 }
+
+/**
+ * One step of an HTTP exchange, as {@link HttpClientOptions.onExchange} sees it. URLs and headers are
+ * redacted (`Authorization: Basic ***`, no cookies, no token query values, no userinfo).
+ */
+export type HttpExchangeEvent =
+  | { kind: 'request'; id: number; method: HttpMethod; url: string; headers: Record<string, string | string[]> }
+  | { kind: 'response'; id: number; method: HttpMethod; url: string; status: number; headers: Record<string, string | string[]>; durationMs: number }
+  | { kind: 'error'; id: number; method: HttpMethod; url: string; message: string; durationMs: number };
 
 /** Redirects followed per request. */
 export const maxRedirects = 10;
@@ -100,6 +119,16 @@ export function transportError(error: unknown, host: string, operation: string, 
   return new StowageError('NETWORK', `${operation}: cannot reach ${host}: ${networkReason(error)}`, { cause: error });
 }
 
+// OpenSSL's verdicts on a server certificate whose chain does not end at a trusted CA.
+const untrustedCertificateCodes = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
+
 /** One line saying why a connection failed, with the error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`). */
 function networkReason(error: unknown): string {
   const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
@@ -108,6 +137,12 @@ function networkReason(error: unknown): string {
   }
   // OpenSSL messages run over several lines of internals; the first says what happened.
   const line = (describeError(error).split('\n')[0] ?? '').trim();
+  if (code !== undefined && untrustedCertificateCodes.has(code)) {
+    return `the registry's TLS certificate is not trusted: ${line}; trust its CA with --ca-file, or skip verification with --insecure`;
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID' || code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return `the registry's TLS certificate is not valid: ${line} (${code}); --insecure skips verification`;
+  }
   // Node reports a connection tried on several addresses as an AggregateError with an empty message.
   if (line === '' && error instanceof AggregateError) {
     const first: unknown = error.errors[0];
@@ -125,12 +160,27 @@ export class HttpClient {
   private readonly userAgent: string;
   private readonly headers: Record<string, string>;
   private readonly auth: AuthHandler | undefined;
+  private readonly declaredScopes = new Map<string, string[]>();
+  // Token requests go through the same transport without the auth handler (AuthContext.send).
+  private readonly sendWithoutAuth = (request: HttpRequest): Promise<HttpResponse> => this.sendWith(request, undefined);
+  private readonly onExchange: ((event: HttpExchangeEvent) => void) | undefined;
+  private exchanges = 0;
 
   constructor(options: HttpClientOptions = {}) {
     this.dispatcher = options.dispatcher;
+    this.onExchange = options.onExchange;
     this.userAgent = options.userAgent ?? defaultUserAgent;
     this.headers = lowercaseKeys(options.headers);
-    this.auth = options.auth ?? (options.credentials === undefined ? undefined : new BasicAuthHandler(options.credentials));
+    this.auth = options.auth ?? new RegistryAuthHandler({ credentials: options.credentials });
+  }
+
+  /**
+   * Declares token scopes for every later request to `host` (`host[:port]` as in a URL), merged with each
+   * request's own: an operation asks up front for all it will need (a push: `repository:<name>:pull,push`),
+   * so one token serves all its requests.
+   */
+  addScopes(host: string, scopes: readonly string[]): void {
+    this.declaredScopes.set(host, mergeScopes(this.declaredScopes.get(host), scopes));
   }
 
   /**
@@ -139,9 +189,15 @@ export class HttpClient {
    * on a hop to another origin, `Authorization`, `Cookie` and the auth handler are dropped for the rest of
    * the request, and an https -> http downgrade is refused. On a 401 the auth handler may retry once.
    * @throws StowageError `NETWORK` (connection refused, DNS, reset, TLS), `ABORTED`, `INVALID_ARGUMENT`
-   *   (a URL that is not http/https), `REGISTRY_ERROR` (too many redirects, a redirect to another scheme).
+   *   (a URL that is not http/https), `REGISTRY_ERROR` (too many redirects, a redirect to another scheme),
+   *   and what the auth handler throws (the default one: `UNAUTHORIZED`, `DENIED`, `NETWORK` naming the token
+   *   realm, `REGISTRY_ERROR` for a malformed challenge).
    */
   async send(req: HttpRequest): Promise<HttpResponse> {
+    return this.sendWith(req, this.auth);
+  }
+
+  private async sendWith(req: HttpRequest, auth: AuthHandler | undefined): Promise<HttpResponse> {
     const start = new URL(req.url);
     const operation = req.operation ?? `${req.method} ${start.href}`;
     if (start.protocol !== 'http:' && start.protocol !== 'https:') {
@@ -159,13 +215,14 @@ export class HttpClient {
     for (;;) {
       throwIfAborted(req.signal, operation);
       const headers = { ...baseHeaders };
-      const context: AuthContext = { url, host: url.host, method, scopes: req.scopes ?? [] };
+      const scopes = mergeScopes(req.scopes, this.declaredScopes.get(url.host));
+      const context: AuthContext = { url, host: url.host, method, scopes, operation, send: this.sendWithoutAuth };
       if (req.signal !== undefined) context.signal = req.signal;
       let sent = headers.authorization;
       if (crossOrigin) {
         for (const name of credentialHeaders) Reflect.deleteProperty(headers, name);
-      } else if (this.auth !== undefined && sent === undefined) {
-        sent = await this.auth.authorization(context);
+      } else if (auth !== undefined && sent === undefined) {
+        sent = await auth.authorization(context);
         if (sent !== undefined) headers.authorization = sent;
       }
 
@@ -202,9 +259,16 @@ export class HttpClient {
         continue;
       }
 
-      if (response.status === 401 && !crossOrigin && !authRetried && this.auth !== undefined && isReplayable(body)) {
+      if (response.status === 401 && !crossOrigin && !authRetried && auth !== undefined && isReplayable(body)) {
         const challenges = parseChallenges(response.headers['www-authenticate']);
-        if (await this.auth.challenge(context, challenges, sent)) {
+        let retry: boolean;
+        try {
+          retry = await auth.challenge(context, challenges, sent);
+        } catch (error) {
+          await discardBody(response);
+          throw error;
+        }
+        if (retry) {
           await discardBody(response);
           authRetried = true;
           continue;
@@ -223,6 +287,9 @@ export class HttpClient {
     signal: AbortSignal | undefined,
     operation: string,
   ): Promise<HttpResponse> {
+    const id = ++this.exchanges;
+    const started = performance.now();
+    this.report(() => ({ kind: 'request', id, method, url: redactUrl(url), headers: redactHeaders(headers) }));
     try {
       const answer = await request(url, {
         method,
@@ -233,11 +300,25 @@ export class HttpClient {
       });
       const response: HttpResponse = { status: answer.statusCode, headers: answer.headers, body: answer.body, url, operation };
       if (signal !== undefined) response.signal = signal;
+      const durationMs = Math.round(performance.now() - started);
+      this.report(() => ({ kind: 'response', id, method, url: redactUrl(url), status: answer.statusCode, headers: redactHeaders(answer.headers), durationMs }));
       return response;
     } catch (error) {
+      const durationMs = Math.round(performance.now() - started);
+      this.report(() => ({ kind: 'error', id, method, url: redactUrl(url), message: describeError(error), durationMs }));
       // A body stream that failed (a verifying stream, a file read error) is the real cause.
       if (body instanceof Readable && body.errored !== null && body.errored instanceof StowageError) throw body.errored;
       throw transportError(error, url.host, operation, signal);
+    }
+  }
+
+  // Debug output must never break a request: the event is built only when someone listens.
+  private report(event: () => HttpExchangeEvent): void {
+    if (this.onExchange === undefined) return;
+    try {
+      this.onExchange(event());
+    } catch {
+      // A failing listener is the listener's problem.
     }
   }
 }
@@ -368,13 +449,27 @@ function describeErrorBody(bytes: Uint8Array, contentType: string | undefined): 
   return undefined;
 }
 
+/** The scope a 401 `Bearer error="insufficient_scope"` challenge names ('' when none), or undefined. */
+function insufficientScope(headers: HttpHeaders): string | undefined {
+  const bearer = parseChallenges(headers['www-authenticate']).find((challenge) => challenge.scheme === 'bearer');
+  if (bearer?.params.error !== 'insufficient_scope') return undefined;
+  return bearer.params.scope ?? '';
+}
+
 /**
  * Turns an unexpected answer into a StowageError, reading the registry's JSON error body (bounded). The
  * message is `<operation>: <registry's message or HTTP status>`. Codes: 401 `UNAUTHORIZED`, 403 `DENIED`,
- * 404 `NOT_FOUND`, 405 and 501 `UNSUPPORTED`, 413 `TOO_LARGE`, anything else `REGISTRY_ERROR`.
+ * 404 `NOT_FOUND`, 405 and 501 `UNSUPPORTED`, 413 `TOO_LARGE`, anything else `REGISTRY_ERROR`; a 401 with
+ * a Bearer `insufficient_scope` challenge is `DENIED`.
  */
 export async function registryError(response: HttpResponse, operation: string): Promise<StowageError> {
   const said = describeErrorBody(await readSome(response, maxErrorBodyBytes), headerValue(response.headers, 'content-type'));
+  const insufficient = response.status === 401 ? insufficientScope(response.headers) : undefined;
+  if (insufficient !== undefined) {
+    // The credentials were fine but the token lacks a scope (the auth handler already asked for it once).
+    const needs = insufficient === '' ? '' : ` the token lacks ${insufficient};`;
+    return new StowageError('DENIED', `${operation}: access denied (insufficient_scope):${needs} check that your account may do this`);
+  }
   const code = codeForStatus(response.status);
   const phrase = statusPhrases[response.status];
   // HEAD answers have no body: say what the status means in words, then the number.

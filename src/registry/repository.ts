@@ -23,6 +23,7 @@ import {
   type Target,
 } from '../content/store.js';
 import type { CredentialsProvider } from './auth/handler.js';
+import { repositoryScope, type RepositoryAction } from './auth/scope.js';
 import { abandonBody, discardBody, headerValue, HttpClient, readBody, registryError, transportError, type HttpMethod, type HttpResponse } from './http.js';
 import { listPages } from './paging.js';
 import { cancelUpload, startUpload, uploadBlob, type RepositoryEndpoint } from './upload.js';
@@ -39,6 +40,13 @@ export interface RemoteRepositoryOptions {
   client?: HttpClient;
   /** Credentials per host, for a new client. Not allowed together with `client` (give them to the client). */
   credentials?: CredentialsProvider;
+  /**
+   * Token actions to ask for up front on this repository, for the whole operation (`['pull', 'push']` for a
+   * push, `['pull']` for a pull): declared on the client for the registry's host
+   * (`HttpClient.addScopes`), so every request, the first HEAD included, asks for one token that covers them
+   * all. Requests still ask for their own scopes either way.
+   */
+  actions?: readonly RepositoryAction[];
 }
 
 /**
@@ -117,6 +125,9 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
     this.baseUrl = registryBaseUrl(options.registry, options.plainHttp);
     this.client = clientFromOptions(options, `${options.registry}/${options.repository}`);
     this.endpoint = { client: this.client, base: this.baseUrl, name: this.repository };
+    if (options.actions !== undefined && options.actions.length > 0) {
+      this.client.addScopes(this.baseUrl.host, [repositoryScope(this.repository, options.actions)]);
+    }
   }
 
   /** `registry/repository`, with `:tag` or `@digest` when given: how messages name things. */

@@ -1,15 +1,30 @@
 /**
  * The seam between the HTTP client and authentication. `HttpClient` asks its handler for an
  * `Authorization` value before each same-origin request, and hands it the challenges of a 401 to decide
- * whether one retry with new credentials may succeed. Basic auth is {@link BasicAuthHandler}; Bearer
- * tokens plug in here as another handler (scopes are already carried in {@link AuthContext}).
+ * whether one retry with new credentials may succeed. `RegistryAuthHandler` (the default) answers Basic and
+ * Bearer challenges; `BasicAuthHandler` answers Basic only.
  */
+import type { HttpRequest, HttpResponse } from '../http.js';
 import type { Challenge } from './challenge.js';
 
-/** A username and password (or identity token) for one registry host. */
+/**
+ * A username and password for one registry host, or an identity token (an OAuth2 refresh token, as
+ * `docker login` / `oras login --identity-token` store it).
+ */
 export interface Credentials {
+  /** `<token>` (as docker's credential helpers return it) means `password` is an identity token. */
   username: string;
   password: string;
+  /**
+   * An identity token (`identitytoken` in docker's config.json). When set, Bearer tokens are asked with
+   * OAuth2 `grant_type=refresh_token`; `username` and `password` may then be empty.
+   */
+  identityToken?: string;
+  /**
+   * A registry token (ORAS's `registrytoken`): sent to the registry as `Bearer <token>` as it is, without
+   * asking a token server.
+   */
+  registryToken?: string;
 }
 
 /**
@@ -31,6 +46,13 @@ export interface AuthContext {
    */
   scopes: readonly string[];
   signal?: AbortSignal;
+  /** Names the operation and reference, for messages (`push blob localhost:5000/app@sha256:…`). */
+  operation: string;
+  /**
+   * Sends a request through the same client (dispatcher, TLS, proxy, redirects) without this handler:
+   * for token requests, which carry their own `Authorization`.
+   */
+  send: (request: HttpRequest) => Promise<HttpResponse>;
 }
 
 /** Supplies `Authorization` headers and answers 401 challenges. */
@@ -40,7 +62,8 @@ export interface AuthHandler {
   /**
    * Called once per request on a 401. Returns true when the handler has new credentials worth one retry
    * (the client then calls {@link authorization} again); false to give the 401 to the caller.
-   * `sent` is the `Authorization` value the failed request carried.
+   * `sent` is the `Authorization` value the failed request carried. May throw a StowageError when the
+   * challenge says why the request can never succeed (the client then discards the 401).
    */
   challenge(context: AuthContext, challenges: readonly Challenge[], sent: string | undefined): Promise<boolean>;
 }

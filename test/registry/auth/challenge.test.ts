@@ -34,4 +34,26 @@ describe('parseChallenges', () => {
       { scheme: 'basic', params: {} },
     ]);
   });
+
+  it('parses what registries send: Docker Hub, several scopes in one quoted value, an escaped backslash', () => {
+    expect(parseChallenges('Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"')).toEqual([
+      { scheme: 'bearer', params: { realm: 'https://auth.docker.io/token', service: 'registry.docker.io', scope: 'repository:library/alpine:pull' } },
+    ]);
+    expect(parseChallenges('Bearer realm="https://a/t", scope="repository:a:pull,push repository:b:pull", note="c:\\\\d, e"')).toEqual([
+      { scheme: 'bearer', params: { realm: 'https://a/t', scope: 'repository:a:pull,push repository:b:pull', note: 'c:\\d, e' } },
+    ]);
+  });
+
+  it('allows spaces around "=", empty quoted values and parameters in any order', () => {
+    expect(parseChallenges('Bearer error = "insufficient_scope" , scope="", realm = "https://a/t"')).toEqual([
+      { scheme: 'bearer', params: { error: 'insufficient_scope', scope: '', realm: 'https://a/t' } },
+    ]);
+  });
+
+  it('keeps a Basic and a Bearer challenge apart even when a quoted value holds a comma and a scheme-like word', () => {
+    expect(parseChallenges('Bearer realm="https://a/t,Basic realm=x", service="s", Basic realm="r"')).toEqual([
+      { scheme: 'bearer', params: { realm: 'https://a/t,Basic realm=x', service: 's' } },
+      { scheme: 'basic', params: { realm: 'r' } },
+    ]);
+  });
 });
