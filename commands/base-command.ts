@@ -16,7 +16,7 @@ const exitCodeOf: Partial<Record<ErrorCode, number>> = {
 
 /** Hints printed under an error, where one helps. */
 const hintOf: Partial<Record<ErrorCode, string>> = {
-  UNAUTHORIZED: 'pass credentials with -u/--username and -p/--password',
+  UNAUTHORIZED: 'log in with "stowage login <registry>", or pass -u/--username and -p/--password',
   NETWORK: 'check the registry address; use --plain-http for a registry without TLS',
   PATH_TRAVERSAL: 'pass --allow-path-traversal (-T) if the artifact is trusted',
   FILE_EXISTS: 'remove the file, or drop --keep-old-files to overwrite it',
@@ -89,6 +89,8 @@ export abstract class BaseCommand extends Command {
     if (isStowageError(error)) {
       code = exitCodeOf[error.code] ?? ExitCode.failure;
       hint = hintOf[error.code];
+      // A TLS failure already says which flag fixes it (--ca-file, --insecure, --cert-file): no generic hint.
+      if (error.code === 'NETWORK' && /--(ca-file|insecure|cert-file)\b/.test(error.message)) hint = undefined;
     } else if (oclifExit !== undefined) {
       // Flag and argument parsing errors.
       code = oclifExit === 1 ? ExitCode.usage : oclifExit;

@@ -1,4 +1,6 @@
 /** The explicit command map oclif loads (package.json `oclif.commands`); ids use ":" for topics. */
+import Login from './login.js';
+import Logout from './logout.js';
 import Pull from './pull.js';
 import Push from './push.js';
 import RepoTags from './repo/tags.js';
@@ -12,5 +14,7 @@ export const commands = {
   tag: Tag,
   resolve: Resolve,
   'repo:tags': RepoTags,
+  login: Login,
+  logout: Logout,
   version: Version,
 };

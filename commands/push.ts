@@ -58,7 +58,7 @@ Several tags are separated by commas. Set SOURCE_DATE_EPOCH for a reproducible m
   async run(): Promise<void> {
     const { args, argv, flags } = await this.parse(Push);
     const signal = this.signal;
-    const opened = await openTarget(args.reference, flags, { create: true, multipleTags: true, signal });
+    const opened = await openTarget(args.reference, flags, { create: true, multipleTags: true, signal, actions: ['pull', 'push'] });
     if (opened.selector !== undefined && isValidDigest(opened.selector)) {
       throw new StowageError('INVALID_REFERENCE', `invalid reference "${args.reference}": push takes tags, not a digest (the digest comes from the content)`);
     }

@@ -32,7 +32,7 @@ export default class Tag extends BaseCommand {
     for (const tag of tags) {
       if (!isValidTag(tag)) throw new StowageError('INVALID_REFERENCE', `invalid tag "${tag}": letters, digits, "_", "." and "-", up to 128, not starting with "." or "-"`);
     }
-    const opened = await openTarget(args.reference, flags, { signal: this.signal });
+    const opened = await openTarget(args.reference, flags, { signal: this.signal, actions: ['pull', 'push'] });
     if (opened.selector === undefined) {
       throw new StowageError('INVALID_REFERENCE', `invalid reference "${args.reference}": a tag or digest is required`);
     }

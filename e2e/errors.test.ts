@@ -54,7 +54,8 @@ async function runBoth(args: string[]): Promise<{ plain: RunResult; debug: RunRe
 function expectStack(result: RunResult, code: number, firstLine: string): void {
   const context = `stderr: ${result.stderr}`;
   expect(result.code, context).toBe(code);
-  expect(stderrLines(result)[0], context).toBe(firstLine);
+  // --debug also prints the HTTP exchanges ([debug] lines) before the error.
+  expect(stderrLines(result).filter((line) => !line.startsWith('[debug] '))[0], context).toBe(firstLine);
   expect(result.stderr, context).toMatch(/^ {4}at /m);
 }
 

@@ -2,6 +2,7 @@
 # Installs what the test suites need on a Debian machine, only where it is missing:
 #   docker-registry (CNCF distribution 2.8) for integration and e2e tests,
 #   apache2-utils (htpasswd), skopeo and umoci for layout interop,
+#   dbus and gnome-keyring for the OS keychain test,
 #   oras (Debian sid's Go binary, unpacked into .tools/ without touching the system's apt sources).
 # Then installs the npm dependencies with `npm ci` and builds the CLI.
 set -euo pipefail
@@ -15,6 +16,9 @@ command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
 command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
 command -v skopeo >/dev/null 2>&1 || need_apt+=(skopeo)
 command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
+# The OS keychain test: GNOME Keyring's Secret Service in a private D-Bus session.
+command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus)
+command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "test-setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq

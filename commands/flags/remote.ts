@@ -1,6 +1,21 @@
 /** Flags of commands that talk to a registry or an OCI layout, with ORAS's names. */
 import { Flags } from '@oclif/core';
 
+/** TLS, address overrides and proxies (besides --plain-http and -H): what `createDispatcher` takes. */
+export const transportFlags = {
+  insecure: Flags.boolean({ description: 'allow TLS connections to a registry whose certificate cannot be verified', helpGroup: 'REMOTE' }),
+  'ca-file': Flags.string({ description: 'trust the CA certificates in this PEM file, besides the bundled ones', helpValue: 'path', helpGroup: 'REMOTE' }),
+  'cert-file': Flags.string({ description: 'client certificate (PEM) for mutual TLS; needs --key-file', helpValue: 'path', helpGroup: 'REMOTE' }),
+  'key-file': Flags.string({ description: 'private key (PEM) of --cert-file', helpValue: 'path', helpGroup: 'REMOTE' }),
+  resolve: Flags.string({
+    description: 'connect to host:port at address[:address_port] instead; TLS and the Host header keep host (repeatable)',
+    helpValue: 'host:port:address[:address_port]',
+    multiple: true,
+    multipleNonGreedy: true,
+    helpGroup: 'REMOTE',
+  }),
+};
+
 /** Credentials and transport for one target. */
 export const remoteFlags = {
   username: Flags.string({ char: 'u', description: 'registry username', helpGroup: 'REMOTE' }),
@@ -11,7 +26,13 @@ export const remoteFlags = {
     allowNo: true,
     helpGroup: 'REMOTE',
   }),
-  header: Flags.string({ char: 'H', description: "add a header to every request: 'name: value'", multiple: true, helpGroup: 'REMOTE' }),
+  header: Flags.string({ char: 'H', description: "add a header to every request: 'name: value'", multiple: true, multipleNonGreedy: true, helpGroup: 'REMOTE' }),
+  'registry-config': Flags.string({
+    description: 'config.json holding stored credentials (default $DOCKER_CONFIG/config.json, else ~/.docker/config.json)',
+    helpValue: 'path',
+    helpGroup: 'REMOTE',
+  }),
+  ...transportFlags,
 };
 
 /** Selects an OCI image layout directory instead of a registry. */
