@@ -19,6 +19,9 @@ command -v umoci >/dev/null 2>&1 || need_apt+=(umoci)
 # The OS keychain test: GNOME Keyring's Secret Service in a private D-Bus session.
 command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus)
 command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
+# Test certificates (TLS, token signing) and the terminal-prompt test.
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "test-setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
