@@ -52,16 +52,6 @@ docker and oras use, so their logins work for stowage and the other way round.`;
   };
   static override flags = {
     ...remoteFlags,
-    'identity-token': Flags.string({
-      description: 'an identity token (OAuth2 refresh token) instead of a username and password',
-      exclusive: ['password', 'password-stdin', 'identity-token-stdin'],
-      helpGroup: 'REMOTE',
-    }),
-    'identity-token-stdin': Flags.boolean({
-      description: 'read the identity token from stdin',
-      exclusive: ['password', 'password-stdin', 'identity-token'],
-      helpGroup: 'REMOTE',
-    }),
     'credential-store': Flags.string({
       description: 'where to save the credentials: auto (follow config.json), file (config.json) or keychain (the OS keychain)',
       options: ['auto', 'file', 'keychain'],
@@ -81,6 +71,7 @@ docker and oras use, so their logins work for stowage and the other way round.`;
       username: credentials.username,
       password: credentials.password,
       'password-stdin': false,
+      'identity-token-stdin': false,
       'identity-token': credentials.identityToken,
     });
     const plainHttp = remotePlainHttp(flags);

@@ -32,6 +32,7 @@ export interface RemoteFlagValues {
   'registry-config'?: string | undefined;
   /** An identity token (login --identity-token): used instead of a password. */
   'identity-token'?: string | undefined;
+  'identity-token-stdin'?: boolean | undefined;
   insecure?: boolean | undefined;
   'ca-file'?: string | undefined;
   'cert-file'?: string | undefined;
@@ -114,11 +115,11 @@ export async function createClient(registry: string, flags: RemoteFlagValues): P
   let password = flags.password;
   if (flags['password-stdin'] === true) password = await readStdin();
   const username = flags.username;
-  if (flags['identity-token'] === undefined && (username === undefined) !== (password === undefined)) {
+  if (flags['identity-token'] === undefined && flags['identity-token-stdin'] !== true && (username === undefined) !== (password === undefined)) {
     throw new StowageError('INVALID_ARGUMENT', 'give both a username and a password, or neither');
   }
   const host = apiHost(registry);
-  const identityToken = flags['identity-token'];
+  const identityToken = flags['identity-token-stdin'] === true ? await readStdin() : flags['identity-token'];
   // Credentials on the command line win; otherwise the stored ones, looked up only when the registry asks.
   const given: Credentials | undefined =
     identityToken !== undefined

@@ -21,6 +21,16 @@ export const remoteFlags = {
   username: Flags.string({ char: 'u', description: 'registry username', helpGroup: 'REMOTE' }),
   password: Flags.string({ char: 'p', description: 'registry password or identity token', helpGroup: 'REMOTE' }),
   'password-stdin': Flags.boolean({ description: 'read the password from stdin', helpGroup: 'REMOTE', exclusive: ['password'] }),
+  'identity-token': Flags.string({
+    description: 'an identity token (OAuth2 refresh token) instead of a username and password',
+    exclusive: ['password', 'password-stdin', 'identity-token-stdin'],
+    helpGroup: 'REMOTE',
+  }),
+  'identity-token-stdin': Flags.boolean({
+    description: 'read the identity token from stdin',
+    exclusive: ['password', 'password-stdin', 'identity-token'],
+    helpGroup: 'REMOTE',
+  }),
   'plain-http': Flags.boolean({
     description: 'use plain HTTP instead of HTTPS (the default for localhost and 127.0.0.1; --no-plain-http forces HTTPS)',
     allowNo: true,
