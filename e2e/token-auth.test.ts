@@ -4,6 +4,8 @@
  * user meets (pull-only account pushing, wrong password, token server down), each one clear line.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { uniqueRepository } from '../test/helpers/registry-harness.js';
@@ -93,5 +95,29 @@ describe('token auth through the CLI', () => {
     await tokenServer().setReachable(false);
     const result = await run(['resolve', `${registry().host}/${uniqueRepository('token-down')}:v1`, '-u', 'alice', '-p', 'wonderland']);
     expectOneError(result, 1, [/request a token/, /cannot reach/]);
+  });
+});
+
+/** A fixture registry whose every answer is a 401 with a challenge no client can use (a Bearer with no realm). */
+async function malformedChallengeFixture(): Promise<{ host: string; server: Server }> {
+  const server = createServer((_request, response) => {
+    response.writeHead(401, { 'www-authenticate': 'Bearer service="x",scope=', 'content-type': 'application/json' });
+    response.end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { host: `127.0.0.1:${String((server.address() as AddressInfo).port)}`, server };
+}
+
+describe('a registry with a malformed challenge', () => {
+  it('fails login with one clear line and writes no config', async () => {
+    const { host, server } = await malformedChallengeFixture();
+    try {
+      const { run, configFile } = await withConfig('malformed');
+      const result = await run(['login', host, '-u', 'alice', '-p', 'wonderland']);
+      expectOneError(result, 1, [host, /realm/]);
+      await expect(readFile(configFile)).rejects.toThrow(/ENOENT/);
+    } finally {
+      server.close();
+    }
   });
 });
