@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from './base-command.js';
 import { remoteFlags } from './flags/remote.js';
-import { createClient, remotePlainHttp } from './target.js';
+import { createClient, readStdin, remotePlainHttp } from './client.js';
 import { canPrompt, promptHidden, promptLine } from './ui/prompt.js';
 import {
   CredentialStore,
@@ -13,12 +13,6 @@ import {
   type PutCredentialsResult,
   type StoredCredentials,
 } from '../src/index.js';
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
-}
 
 function storeChoiceOf(value: string): CredentialStoreChoice {
   if (value === 'auto' || value === 'file' || value === 'keychain') return value;
