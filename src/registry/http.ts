@@ -1,10 +1,11 @@
 /**
  * The one place that calls undici. {@link HttpClient} sets the User-Agent, applies the auth handler, follows
- * redirects by hand (dropping credentials on any cross-origin hop) and turns transport failures into
+ * redirects by hand (dropping credentials on any cross-origin hop), retries what is safe to repeat
+ * (`retry.ts` holds the policy), bounds the waits with timeouts, and turns transport failures into
  * `NETWORK` and `ABORTED` errors. Helpers read bounded bodies and turn registry error answers into
  * StowageErrors with codes.
  */
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { abortError, describeError, StowageError, throwIfAborted, type ErrorCode } from '../errors.js';
 import { errorBodySchema } from '../oci/schemas.js';
@@ -14,6 +15,7 @@ import type { AuthContext, AuthHandler, CredentialsProvider } from './auth/handl
 import { RegistryAuthHandler } from './auth/registry-auth.js';
 import { mergeScopes } from './auth/scope.js';
 import { redactHeaders, redactUrl } from './redact.js';
+import { isRepeatable, isRetryableError, isRetryableStatus, parseRetryAfter, retryDecision, retryPolicy, waitBeforeRetry, type RetryOptions, type RetryPolicy } from './retry.js';
 
 /** The HTTP methods the distribution API uses. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -36,6 +38,18 @@ export interface HttpRequest {
   operation?: string;
   /** Token scopes the request needs (for Bearer auth; Basic ignores them). */
   scopes?: readonly string[];
+  /**
+   * The request may be sent again with the same effect (a manifest PUT by digest or tag, the POST that opens
+   * an upload session): a PUT, POST or PATCH is retried only when this is set and its body is bytes. GET,
+   * HEAD and DELETE are retried without it; a stream body never is.
+   */
+  idempotent?: boolean;
+  /**
+   * How long to wait for the answer's headers once the request (body included) is sent, in ms; 0 = no
+   * limit. Default: the client's `headersTimeoutMs`. Give more to a request the registry may take long to
+   * answer (the closing PUT of a very large upload on object storage).
+   */
+  headersTimeoutMs?: number;
 }
 
 /** The answer to a request: the final hop's status, headers and unread body. */
@@ -50,6 +64,8 @@ export interface HttpResponse {
   signal?: AbortSignal;
   /** The operation named in the request, for messages. */
   operation: string;
+  /** How many times the final hop was sent (retries included); absent means once. */
+  attempts?: number;
 }
 
 /** Options of {@link HttpClient}. */
@@ -72,6 +88,41 @@ export interface HttpClientOptions {
    * with secrets already redacted: for `--debug` output. Errors it throws are ignored.
    */
   onExchange?: (event: HttpExchangeEvent) => void;
+  /**
+   * Retries of requests that are safe to repeat (see {@link HttpRequest.idempotent}) after a connection
+   * reset, a timeout or a 408/429/500/502/503/504: how many, and the backoff. Default: 5 retries, backoff
+   * 200 ms doubling to 5 s with equal jitter, `Retry-After` honoured up to 60 s (`retry.ts`).
+   * `{ retries: 0 }` disables retries.
+   */
+  retry?: RetryOptions;
+  /**
+   * How long to wait for an answer's headers, in ms, counted from the last byte of the request sent (and
+   * while a request body is being sent, from the last write the registry did not take at once); 0 = no
+   * limit. A request that times out is retried when it is safe to repeat. Default 30 000.
+   */
+  headersTimeoutMs?: number;
+  /**
+   * How long a response body may go without a byte, in ms, before the connection is dropped and the read
+   * fails with `NETWORK`; 0 = no limit. Default 60 000.
+   */
+  bodyTimeoutMs?: number;
+  /** Called before each retry (after the failed attempt, before the wait), with secrets redacted. Errors it throws are ignored. */
+  onRetry?: (event: HttpRetryEvent) => void;
+}
+
+/** A retry about to happen, as {@link HttpClientOptions.onRetry} sees it (the URL is redacted). */
+export interface HttpRetryEvent {
+  method: HttpMethod;
+  url: string;
+  operation: string;
+  /** The attempt that failed: 1 for the first. */
+  attempt: number;
+  /** The wait before the next attempt, in ms. */
+  delayMs: number;
+  /** Why: `HTTP 503`, or the transport failure (`read ECONNRESET`, `Headers Timeout Error`). */
+  reason: string;
+  /** The status that failed, when an answer came. */
+  status?: number;
 }
 
 /**
@@ -87,6 +138,15 @@ export type HttpExchangeEvent =
 export const maxRedirects = 10;
 /** Error bodies are read up to this many bytes; the rest is discarded. */
 export const maxErrorBodyBytes = 4 * 1024 * 1024;
+/** Default of {@link HttpClientOptions.headersTimeoutMs}. */
+export const defaultHeadersTimeoutMs = 30_000;
+/** Default of {@link HttpClientOptions.bodyTimeoutMs}. */
+export const defaultBodyTimeoutMs = 60_000;
+// What undici's own dump() reads before it gives up on keeping the connection.
+const dumpLimitBytes = 128 * 1024;
+// Response bodies pass through a counting stream: buffers large enough that undici's parser is not paused
+// and resumed for every socket read.
+const bodyHighWaterMark = 256 * 1024;
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 // Never carried to another origin (Fetch spec "HTTP-redirect fetch", step 13, and cookies by their nature).
@@ -109,14 +169,88 @@ function isReplayable(body: HttpRequest['body']): boolean {
   return body === undefined || body instanceof Uint8Array;
 }
 
+function bodyKind(body: HttpRequest['body']): 'none' | 'bytes' | 'stream' {
+  return body === undefined ? 'none' : body instanceof Uint8Array ? 'bytes' : 'stream';
+}
+
+function checkTimeout(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new StowageError('INVALID_ARGUMENT', `${name}: expected a whole number of milliseconds >= 0, got ${value}`);
+  }
+  return value;
+}
+
+/** `N s` or `N ms`, for messages about timeouts. */
+function duration(ms: number): string {
+  return ms >= 1000 && ms % 1000 === 0 ? `${ms / 1000} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms} ms`;
+}
+
+/** A failure after retries, its message saying how many attempts were made (code and cause kept). */
+function afterAttempts(error: unknown, attempts: number): unknown {
+  if (attempts <= 1 || !(error instanceof StowageError) || error.code === 'ABORTED') return error;
+  return new StowageError(error.code, `${error.message} (after ${attempts} attempts)`, { cause: error.cause ?? error });
+}
+
+/**
+ * A response body as undici gives it, passed through a stream that counts the bytes, so that a connection
+ * lost mid-body fails the read with a `NETWORK` error saying how far it got (`connection lost after X of Y
+ * bytes`), and a body that stops arriving fails after the idle timeout instead of hanging.
+ */
+class ResponseBody extends Transform {
+  /** Bytes passed on so far. */
+  received = 0;
+
+  constructor(source: Readable, lost: (error: unknown, received: number) => StowageError) {
+    super({ readableHighWaterMark: bodyHighWaterMark, writableHighWaterMark: bodyHighWaterMark });
+    source.on('error', (error) => {
+      if (!this.destroyed) this.destroy(lost(error, this.received));
+    });
+    // Closed early (abandoned, or the reader failed): stop the transfer and let undici drop the connection.
+    this.once('close', () => {
+      if (!source.readableEnded && !source.destroyed) source.destroy();
+    });
+    source.pipe(this);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.received += chunk.byteLength;
+    callback(null, chunk);
+  }
+
+  /**
+   * Reads and discards the body, as undici's `dump`: up to `limit` bytes (default 128 KiB) so the connection
+   * can be reused, then closes it. Never fails.
+   */
+  async dump(options?: { limit: number }): Promise<void> {
+    if (this.readableEnded || this.destroyed) return;
+    const limit = options?.limit ?? dumpLimitBytes;
+    let seen = 0;
+    await new Promise<void>((resolve) => {
+      this.once('close', resolve);
+      this.on('error', () => {
+        // Nobody wants these bytes: a failure to read them changes nothing.
+      });
+      this.on('data', (chunk: Buffer) => {
+        seen += chunk.byteLength;
+        if (seen > limit) this.destroy();
+      });
+    });
+  }
+}
+
 /**
  * Turns a failure of undici (or of a body stream) into a StowageError: `ABORTED` when the signal fired,
  * StowageErrors as they are (a verifying body stream fails with its own code), `NETWORK` otherwise.
  */
 export function transportError(error: unknown, host: string, operation: string, signal: AbortSignal | undefined): StowageError {
+  return transportErrorWith(error, host, operation, signal, undefined);
+}
+
+function transportErrorWith(error: unknown, host: string, operation: string, signal: AbortSignal | undefined, timeouts: { headersMs: number; bodyMs: number } | undefined): StowageError {
   if (signal?.aborted === true) return abortError(signal, operation);
   if (error instanceof StowageError) return error;
-  return new StowageError('NETWORK', `${operation}: cannot reach ${host}: ${networkReason(error)}`, { cause: error });
+  return new StowageError('NETWORK', `${operation}: cannot reach ${host}: ${networkReason(error, timeouts)}`, { cause: error });
 }
 
 // OpenSSL's verdicts on a server certificate whose chain does not end at a trusted CA.
@@ -130,8 +264,10 @@ const untrustedCertificateCodes = new Set([
 ]);
 
 /** One line saying why a connection failed, with the error code (`ECONNREFUSED`, `CERT_HAS_EXPIRED`). */
-function networkReason(error: unknown): string {
+function networkReason(error: unknown, timeouts?: { headersMs: number; bodyMs: number }): string {
   const code = error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' && timeouts !== undefined) return `no answer within ${duration(timeouts.headersMs)} (${code})`;
+  if (code === 'UND_ERR_BODY_TIMEOUT' && timeouts !== undefined) return `no data for ${duration(timeouts.bodyMs)} (${code})`;
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER') {
     return 'TLS handshake failed: the server does not speak TLS (a plain-HTTP registry? use plain HTTP)';
   }
@@ -151,6 +287,23 @@ function networkReason(error: unknown): string {
   return code !== undefined && !line.includes(code) ? `${line} (${code})` : line;
 }
 
+/** One hop of a request, as {@link HttpClient} sends it. */
+interface Hop {
+  url: URL;
+  method: HttpMethod;
+  headers: Record<string, string>;
+  body: HttpRequest['body'];
+  signal: AbortSignal | undefined;
+  operation: string;
+  headersTimeoutMs: number | undefined;
+}
+
+/** The transport failure behind an error, in a few words, for retry events. */
+function retryReason(error: unknown): string {
+  const cause = error instanceof StowageError && error.cause !== undefined ? error.cause : error;
+  return (describeError(cause).split('\n')[0] ?? '').trim();
+}
+
 /**
  * An HTTP client for registries: one per set of credentials, shared by the repositories of a registry so
  * connections and the auth cache are reused.
@@ -164,11 +317,22 @@ export class HttpClient {
   // Token requests go through the same transport without the auth handler (AuthContext.send).
   private readonly sendWithoutAuth = (request: HttpRequest): Promise<HttpResponse> => this.sendWith(request, undefined);
   private readonly onExchange: ((event: HttpExchangeEvent) => void) | undefined;
+  private readonly onRetry: ((event: HttpRetryEvent) => void) | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly headersTimeoutMs: number;
+  private readonly bodyTimeoutMs: number;
   private exchanges = 0;
 
+  /**
+   * @throws StowageError `INVALID_ARGUMENT` when a retry option or a timeout is not a whole number >= 0.
+   */
   constructor(options: HttpClientOptions = {}) {
     this.dispatcher = options.dispatcher;
     this.onExchange = options.onExchange;
+    this.onRetry = options.onRetry;
+    this.retry = retryPolicy(options.retry);
+    this.headersTimeoutMs = checkTimeout('headersTimeoutMs', options.headersTimeoutMs, defaultHeadersTimeoutMs);
+    this.bodyTimeoutMs = checkTimeout('bodyTimeoutMs', options.bodyTimeoutMs, defaultBodyTimeoutMs);
     this.userAgent = options.userAgent ?? defaultUserAgent;
     this.headers = lowercaseKeys(options.headers);
     this.auth = options.auth ?? new RegistryAuthHandler({ credentials: options.credentials });
@@ -188,7 +352,16 @@ export class HttpClient {
    * {@link registryError} for the ones they do not expect). Follows up to {@link maxRedirects} redirects;
    * on a hop to another origin, `Authorization`, `Cookie` and the auth handler are dropped for the rest of
    * the request, and an https -> http downgrade is refused. On a 401 the auth handler may retry once.
-   * @throws StowageError `NETWORK` (connection refused, DNS, reset, TLS), `ABORTED`, `INVALID_ARGUMENT`
+   *
+   * Each hop of a request that is safe to repeat (GET, HEAD, DELETE; PUT, POST, PATCH marked
+   * {@link HttpRequest.idempotent} with a bytes body; never a stream body) is sent again after a connection
+   * reset, a closed socket, a timeout, or a 408/429/500/502/503/504, with backoff and `Retry-After` as
+   * {@link HttpClientOptions.retry} says; the wait ends early with `ABORTED` when the signal fires. When the
+   * retries run out, the last answer is returned (with {@link HttpResponse.attempts}; {@link registryError}
+   * then says how many attempts were made) or the last failure thrown, its message ending
+   * `(after N attempts)`.
+   * @throws StowageError `NETWORK` (connection refused, DNS, reset, TLS, no answer within the headers
+   *   timeout), `ABORTED`, `INVALID_ARGUMENT`
    *   (a URL that is not http/https), `REGISTRY_ERROR` (too many redirects, a redirect to another scheme),
    *   and what the auth handler throws (the default one: `UNAUTHORIZED`, `DENIED`, `NETWORK` naming the token
    *   realm, `REGISTRY_ERROR` for a malformed challenge).
@@ -226,7 +399,7 @@ export class HttpClient {
         if (sent !== undefined) headers.authorization = sent;
       }
 
-      const response = await this.dispatch(url, method, headers, body, req.signal, operation);
+      const response = await this.dispatchWithRetries({ url, method, headers, body, signal: req.signal, operation, headersTimeoutMs: req.headersTimeoutMs }, req.idempotent);
 
       if (redirectStatuses.has(response.status)) {
         const location = headerValue(response.headers, 'location');
@@ -278,15 +451,37 @@ export class HttpClient {
     }
   }
 
-  // One hop. Retries of idempotent requests (408/429/5xx, Retry-After) will wrap this call.
-  private async dispatch(
-    url: URL,
-    method: HttpMethod,
-    headers: Record<string, string>,
-    body: HttpRequest['body'],
-    signal: AbortSignal | undefined,
-    operation: string,
-  ): Promise<HttpResponse> {
+  /**
+   * One hop, sent again while it fails in a way worth retrying and the policy allows. Answers with a
+   * retryable status are drained before the wait; the last one is returned as it is.
+   */
+  private async dispatchWithRetries(hop: Hop, idempotent: boolean | undefined): Promise<HttpResponse> {
+    const repeatable = isRepeatable(hop.method, bodyKind(hop.body), idempotent);
+    for (let attempt = 1; ; attempt++) {
+      let response: HttpResponse;
+      try {
+        response = await this.dispatch(hop);
+      } catch (error) {
+        if (!repeatable || !isRetryableError(error)) throw afterAttempts(error, attempt);
+        const decision = retryDecision(attempt, undefined, this.retry);
+        if (!decision.retry) throw afterAttempts(error, attempt);
+        this.reportRetry(hop, { attempt, delayMs: decision.delayMs, reason: retryReason(error) });
+        await waitBeforeRetry(decision.delayMs, hop.signal, hop.operation);
+        continue;
+      }
+      if (attempt > 1) response.attempts = attempt;
+      if (!repeatable || !isRetryableStatus(response.status)) return response;
+      const decision = retryDecision(attempt, parseRetryAfter(headerValue(response.headers, 'retry-after')), this.retry);
+      if (!decision.retry) return response;
+      await discardBody(response);
+      this.reportRetry(hop, { attempt, delayMs: decision.delayMs, reason: `HTTP ${response.status}`, status: response.status });
+      await waitBeforeRetry(decision.delayMs, hop.signal, hop.operation);
+    }
+  }
+
+  private async dispatch(hop: Hop): Promise<HttpResponse> {
+    const { url, method, headers, body, signal, operation } = hop;
+    const timeouts = { headersMs: hop.headersTimeoutMs ?? this.headersTimeoutMs, bodyMs: this.bodyTimeoutMs };
     const id = ++this.exchanges;
     const started = performance.now();
     this.report(() => ({ kind: 'request', id, method, url: redactUrl(url), headers: redactHeaders(headers) }));
@@ -296,9 +491,17 @@ export class HttpClient {
         headers,
         body: body ?? null,
         signal: signal ?? null,
+        headersTimeout: timeouts.headersMs,
+        bodyTimeout: timeouts.bodyMs,
         ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }),
       });
-      const response: HttpResponse = { status: answer.statusCode, headers: answer.headers, body: answer.body, url, operation };
+      const length = headerValue(answer.headers, 'content-length');
+      const total = length !== undefined && /^[0-9]+$/.test(length) ? ` of ${length}` : '';
+      const lost = (error: unknown, received: number): StowageError => {
+        if (signal?.aborted === true || error instanceof StowageError) return transportErrorWith(error, url.host, operation, signal, timeouts);
+        return new StowageError('NETWORK', `${operation}: connection lost after ${received}${total} bytes: ${networkReason(error, timeouts)}`, { cause: error });
+      };
+      const response: HttpResponse = { status: answer.statusCode, headers: answer.headers, body: new ResponseBody(answer.body, lost), url, operation };
       if (signal !== undefined) response.signal = signal;
       const durationMs = Math.round(performance.now() - started);
       this.report(() => ({ kind: 'response', id, method, url: redactUrl(url), status: answer.statusCode, headers: redactHeaders(answer.headers), durationMs }));
@@ -308,7 +511,16 @@ export class HttpClient {
       this.report(() => ({ kind: 'error', id, method, url: redactUrl(url), message: describeError(error), durationMs }));
       // A body stream that failed (a verifying stream, a file read error) is the real cause.
       if (body instanceof Readable && body.errored !== null && body.errored instanceof StowageError) throw body.errored;
-      throw transportError(error, url.host, operation, signal);
+      throw transportErrorWith(error, url.host, operation, signal, timeouts);
+    }
+  }
+
+  private reportRetry(hop: Hop, event: Omit<HttpRetryEvent, 'method' | 'url' | 'operation'>): void {
+    if (this.onRetry === undefined) return;
+    try {
+      this.onRetry({ method: hop.method, url: redactUrl(hop.url), operation: hop.operation, ...event });
+    } catch {
+      // A failing listener is the listener's problem.
     }
   }
 
@@ -460,7 +672,8 @@ function insufficientScope(headers: HttpHeaders): string | undefined {
  * Turns an unexpected answer into a StowageError, reading the registry's JSON error body (bounded). The
  * message is `<operation>: <registry's message or HTTP status>`. Codes: 401 `UNAUTHORIZED`, 403 `DENIED`,
  * 404 `NOT_FOUND`, 405 and 501 `UNSUPPORTED`, 413 `TOO_LARGE`, anything else `REGISTRY_ERROR`; a 401 with
- * a Bearer `insufficient_scope` challenge is `DENIED`.
+ * a Bearer `insufficient_scope` challenge is `DENIED`. After retries the message ends `(after N attempts)`;
+ * a 429 or 503 with `Retry-After` says the wait the registry asked for.
  */
 export async function registryError(response: HttpResponse, operation: string): Promise<StowageError> {
   const said = describeErrorBody(await readSome(response, maxErrorBodyBytes), headerValue(response.headers, 'content-type'));
@@ -476,5 +689,9 @@ export async function registryError(response: HttpResponse, operation: string): 
   let detail = said ?? (phrase === undefined ? `HTTP ${response.status}` : `${phrase.toLowerCase()} (HTTP ${response.status})`);
   if (code === 'UNAUTHORIZED') detail += ' (credentials are missing or wrong)';
   if (code === 'UNSUPPORTED' && said === undefined) detail += ' (the registry does not support this operation)';
+  const retryAfterMs = response.status === 429 || response.status === 503 ? parseRetryAfter(headerValue(response.headers, 'retry-after')) : undefined;
+  if (retryAfterMs !== undefined) detail += `; the registry asks to retry after ${duration(retryAfterMs)}`;
+  // Only an answer that was itself worth retrying ends a run of retries; a 404 after a 503 is just a 404.
+  if (response.attempts !== undefined && response.attempts > 1 && isRetryableStatus(response.status)) detail += ` (after ${response.attempts} attempts)`;
   return new StowageError(code, `${operation}: ${detail}`);
 }
