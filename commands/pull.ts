@@ -10,7 +10,9 @@ export default class Pull extends BaseCommand {
   static override summary = 'Pull the files of an artifact from a registry or an OCI image layout';
   static override description = `Writes every layer that has a file name (org.opencontainers.image.title) into the output directory,
 unpacking directories. Each file is written to a temporary name and renamed only after its size and digest
-are verified. Names that would land outside the output directory are refused unless --allow-path-traversal.`;
+are verified. A download cut short (network failure, Ctrl-C) is kept as .<name>.<digest prefix>.partial and the
+next pull of the same file asks only for the rest; the whole file is still verified. Names that would land
+outside the output directory are refused unless --allow-path-traversal.`;
   static override examples = [
     '<%= config.bin %> pull localhost:5000/hello:v1',
     '<%= config.bin %> pull localhost:5000/hello:v1 -o ./out',
@@ -39,7 +41,8 @@ are verified. Names that would land outside the output directory are refused unl
       throw new StowageError('INVALID_REFERENCE', `invalid reference "${args.reference}": a tag or digest is required`);
     }
     const output = resolvePath(flags.output);
-    const store = new FileStore(output, { keepOldFiles: flags['keep-old-files'], allowPathTraversal: flags['allow-path-traversal'] });
+    // resume: a download cut short (network, Ctrl-C) is kept as .<name>.<hex12>.partial and continued next time.
+    const store = new FileStore(output, { keepOldFiles: flags['keep-old-files'], allowPathTraversal: flags['allow-path-traversal'], resume: true });
     const progress = new Progress({ verbs: { active: 'Downloading', done: 'Downloaded' }, enabled: progressEnabled(flags) });
     const hooks = progress.hooks();
     const written: Descriptor[] = [];
@@ -55,6 +58,7 @@ are verified. Names that would land outside the output directory are refused unl
           hooks.onDone?.(desc);
         },
       });
+      progress.finish();
     } finally {
       progress.stop();
       await store.close();

@@ -6,20 +6,22 @@ import { packingFlags } from './flags/packing.js';
 import { openTarget } from './target.js';
 import { Progress, progressEnabled } from './ui/progress.js';
 import {
-  annotateFile,
-  copy,
+  defaultStateDirectory,
+  DigestCache,
   FileStore,
   isValidDigest,
   MediaType,
   mergeAnnotations,
-  packManifest,
   parseAnnotationFlags,
   parseFileRef,
   parseFileRefs,
+  pushArtifact,
   readAnnotationFile,
   StowageError,
+  UploadSessions,
   type Descriptor,
   type ImageSpec,
+  type PackedManifest,
 } from '../src/index.js';
 
 function imageSpecOf(value: string): ImageSpec {
@@ -66,38 +68,34 @@ Several tags are separated by commas. Set SOURCE_DATE_EPOCH for a reproducible m
     const annotationFile = flags['annotation-file'] === undefined ? undefined : await readAnnotationFile(flags['annotation-file'], { signal });
     const annotations = mergeAnnotations(parseAnnotationFlags(flags.annotation ?? []), annotationFile, files);
 
+    const configRef = flags.config === undefined ? undefined : parseFileRef(flags.config);
+    const exportPath = flags['export-manifest'];
     const store = new FileStore(process.cwd());
     const progress = new Progress({ verbs: { active: 'Uploading', done: 'Uploaded' }, enabled: progressEnabled(flags) });
+    // What stowage remembers between runs (file digests, upload sessions to resume); pushes work without it.
+    const stateDirectory = defaultStateDirectory();
+    const digestCache = await DigestCache.open(stateDirectory).catch(() => undefined);
     try {
-      const layers: Descriptor[] = [];
-      for (const file of files) {
-        const desc = await store.add(file.path, { name: file.title, signal, ...(file.mediaType === undefined ? {} : { mediaType: file.mediaType }) });
-        layers.push(annotateFile(desc, annotations.files.get(file.title)));
-      }
-      let config: Descriptor | undefined;
-      if (flags.config !== undefined) {
-        const ref = parseFileRef(flags.config);
-        config = await store.add(ref.path, { mediaType: ref.mediaType ?? MediaType.unknownConfig, signal });
-      }
-      const packed = packManifest({
-        files: layers,
-        annotations: annotations.manifest,
-        configAnnotations: annotations.config,
-        ...(flags['artifact-type'] === undefined ? {} : { artifactType: flags['artifact-type'] }),
-        ...(config === undefined ? {} : { config }),
-        ...(flags['image-spec'] === undefined ? {} : { imageSpec: imageSpecOf(flags['image-spec']) }),
-      });
-      for (const blob of packed.blobs) store.addBytes(blob.descriptor, blob.bytes);
-      store.addBytes(packed.descriptor, packed.bytes);
-      if (flags['export-manifest'] !== undefined) await writeFile(flags['export-manifest'], packed.bytes);
-
-      await copy(store, packed.descriptor.digest, opened.target, opened.tags[0], {
-        extraTags: opened.tags.slice(1),
+      const packed = await pushArtifact(opened.target, {
+        store,
+        files: files.map((file) => ({ ...file, annotations: annotations.files.get(file.title) ?? {} })),
+        ...(configRef === undefined ? {} : { config: { path: configRef.path, mediaType: configRef.mediaType ?? MediaType.unknownConfig } }),
+        pack: {
+          annotations: annotations.manifest,
+          configAnnotations: annotations.config,
+          ...(flags['artifact-type'] === undefined ? {} : { artifactType: flags['artifact-type'] }),
+          ...(flags['image-spec'] === undefined ? {} : { imageSpec: imageSpecOf(flags['image-spec']) }),
+        },
+        tags: opened.tags,
         concurrency: flags.concurrency,
         signal,
+        ...(digestCache === undefined ? {} : { digestCache }),
+        sessions: new UploadSessions(stateDirectory),
+        ...(exportPath === undefined ? {} : { onPacked: (manifest: PackedManifest) => writeFile(exportPath, manifest.bytes) }),
         ...progress.hooks(),
+        ...progress.fileHooks(),
       });
-      progress.stop();
+      progress.finish();
       this.report(opened.kind, opened.display, opened.tags, packed.descriptor, flags.format);
     } finally {
       progress.stop();

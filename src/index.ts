@@ -52,7 +52,8 @@ export {
 export * from './content/store.js';
 export { copy, copyGraph, tagAll, type CopyHooks, type CopyOptions, type CopyGraphOptions, type CopyGraphResult } from './copy/copy.js';
 export { stowageVersion, userAgent } from './version.js';
-export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpMethod, type HttpHeaders, type HttpExchangeEvent } from './registry/http.js';
+export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpMethod, type HttpHeaders, type HttpExchangeEvent, type HttpRetryEvent } from './registry/http.js';
+export { defaultRetryPolicy, type RetryOptions } from './registry/retry.js';
 export { createDispatcher, parseResolveRule, type TransportOptions, type ResolveRule } from './registry/transport.js';
 export { redactUrl, redactHeaders, redactHeaderValue } from './registry/redact.js';
 export type { AuthHandler, AuthContext, Credentials, CredentialsProvider } from './registry/auth/handler.js';
@@ -64,6 +65,18 @@ export { RemoteRegistry, type RemoteRegistryOptions, type CatalogOptions, type P
 export { MemoryStore } from './content/memory-store.js';
 export { OciLayoutStore, type OciLayoutOpenOptions } from './content/oci-layout-store.js';
 export { FileStore, type FileStoreOptions, type AddOptions } from './content/file-store.js';
+export { DigestCache, type DigestCacheOptions } from './content/digest-cache.js';
+export { defaultStateDirectory } from './content/state-directory.js';
+export type { FileIdentity } from './content/file-identity.js';
+export { UploadSessions, type UploadSessionsOptions, type UploadSessionKey, type SavedUploadSession } from './registry/upload-state.js';
+export { defaultChunkSize, defaultMonolithicLimit, minimumChunkSize, type UploadSettings } from './registry/upload.js';
+export {
+  pushArtifact,
+  type PushArtifactOptions,
+  type PushArtifactHooks,
+  type ArtifactFile,
+  type FileTransfer,
+} from './pack/push-artifact.js';
 export { packManifest, annotateFile, sourceDateEpoch, formatCreated, type PackOptions, type PackedManifest, type PackedBlob, type ImageSpec } from './pack/pack.js';
 export {
   parseAnnotationFlags,

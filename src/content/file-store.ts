@@ -2,23 +2,30 @@
  * Files and directories on disk as blobs: the source of a push and the destination of a pull.
  *
  * As a source, `add()` turns a file into a blob (streamed and hashed in 1 MiB chunks) and a directory
- * into a tar+gzip blob written to a temporary file; `addBytes()` holds the manifest and config the packer
- * builds, so `copy()` can read the whole graph from here.
+ * into a tar+gzip blob written to a temporary file; `addUploading()` does the same but hashes a file while
+ * it uploads it to a one-pass destination (a registry), reading it once; `addBytes()` holds the manifest
+ * and config the packer builds, so `copy()` can read the whole graph from here.
  *
  * As a destination, `push()` writes blobs that carry a title (`org.opencontainers.image.title`) under
  * the root, verified and atomically (temporary name, then rename), and unpacks directories
  * (`io.deis.oras.content.unpack: "true"`). Titles are checked against path traversal. Blobs without a title
  * and manifests are kept in memory when small (4 MiB) or verified and dropped, so `copy()` can walk.
+ *
+ * With `resume`, a file whose download fails for another reason than its content (network, Ctrl-C) is kept
+ * as `.<name>.<hex12>.partial` beside its target; `pushResumable()` hashes those bytes and asks only for
+ * the rest, and the digest is still verified over the whole content before the file gets its name.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { link, lstat, mkdir, mkdtemp, open, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable, Writable, addAbortSignal, pipeline as pipelineCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { finished, pipeline } from 'node:stream/promises';
 import { StowageError, abortError, describeError, isStowageError, throwIfAborted } from '../errors.js';
-import { Hasher, isValidDigest, verifyBytes, verifyingStream } from '../oci/digest.js';
+import { Hasher, isValidDigest, parseDigest, verifyBytes, verifyingStream } from '../oci/digest.js';
+import { asyncVerifyResult, hasherFor, type AsyncHasher } from '../oci/threaded-hasher.js';
 import { Annotation, MediaType, isValidMediaType } from '../oci/media-types.js';
 import { isValidTag } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -27,7 +34,19 @@ import { cleanPath, titleOf } from '../pack/file-refs.js';
 import { isMissing, makeDirectoryWithin, resolveDirectoryTarget, resolveOutputPath, temporaryPathIn } from '../pack/path-guard.js';
 import { readChunkSize, tarGzipDirectory } from '../pack/tar-directory.js';
 import { waitClosed } from './wait-closed.js';
-import { maxManifestBytes, toReadable, type Content, type OperationOptions, type Target } from './store.js';
+import {
+  maxManifestBytes,
+  toReadable,
+  type Content,
+  type FetchFrom,
+  type FilePusher,
+  type OperationOptions,
+  type PushFileOptions,
+  type PushFileResult,
+  type RangeContent,
+  type ResumablePusher,
+  type Target,
+} from './store.js';
 
 /** Options of a {@link FileStore}. */
 export interface FileStoreOptions {
@@ -37,6 +56,12 @@ export interface FileStoreOptions {
   allowPathTraversal?: boolean;
   /** Push: where directory archives are written until `close()`; default the OS temporary directory. */
   temporaryDirectory?: string;
+  /**
+   * Pull: keep the bytes of a file whose write fails for another reason than its content (a network error,
+   * an abort) as `.<name>.<hex12>.partial` beside it, and continue from them in {@link FileStore.pushResumable}.
+   * Default false: a failed write leaves nothing behind.
+   */
+  resume?: boolean;
 }
 
 /** Options of {@link FileStore.add}. */
@@ -51,6 +76,24 @@ export interface AddOptions extends OperationOptions {
 }
 
 type Held = { kind: 'file'; path: string } | { kind: 'bytes'; bytes: Uint8Array };
+
+/**
+ * Bytes a file write may hold before the download waits for the disk: with the default 16 KiB, every chunk
+ * from the network waited for its own write, and downloads ran at a third of the disk's speed.
+ */
+const writeBufferBytes = 4 * readChunkSize;
+
+/** Where a write gets its bytes: content in hand (push), or a function that fetches from an offset (resume). */
+type Source = { content: Content } | { fetchFrom: FetchFrom };
+
+/**
+ * The name under which a file's interrupted download is kept for the next pull: `.<name>.<hex12>.partial`
+ * beside `target`, from the target's name and the first 12 hex digits of the blob's digest.
+ */
+export function partialPathOf(target: string, digest: string): string {
+  const hex = digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13);
+  return join(dirname(target), `.${basename(target)}.${hex}.partial`);
+}
 
 interface NameClaim {
   digest: string;
@@ -71,7 +114,7 @@ function errorCode(error: unknown): string | undefined {
 }
 
 /** Files and directories on disk as a store; see the module comment. */
-export class FileStore implements Target {
+export class FileStore implements Target, ResumablePusher {
   /** The directory relative paths are read from (push) and titles are written under (pull). */
   readonly root: string;
   private readonly options: FileStoreOptions;
@@ -97,6 +140,29 @@ export class FileStore implements Target {
    *   added, an empty name, neither file nor directory), `INVALID_MEDIA_TYPE`, `IO`, `ABORTED`.
    */
   async add(path: string, options: AddOptions = {}): Promise<Descriptor> {
+    return (await this.addWith(path, options, undefined)).descriptor;
+  }
+
+  /**
+   * Adds a file or directory as {@link add} does, reading a regular file only once: it is hashed as it is
+   * uploaded to `target` ({@link FilePusher.pushFile}: one pass, or none when the digest cache and the
+   * target know it), so its descriptor comes back with the blob already there, and `uploaded` says what the
+   * upload did. A directory is archived as by {@link add}, not uploaded (`uploaded` is undefined).
+   * @throws StowageError as {@link add}, and what `target.pushFile` throws.
+   */
+  async addUploading(
+    path: string,
+    target: FilePusher,
+    options: AddOptions & Omit<PushFileOptions, 'mediaType' | 'signal'> = {},
+  ): Promise<{ descriptor: Descriptor; uploaded?: PushFileResult }> {
+    return this.addWith(path, options, target);
+  }
+
+  private async addWith(
+    path: string,
+    options: AddOptions & Omit<PushFileOptions, 'mediaType' | 'signal'>,
+    target: FilePusher | undefined,
+  ): Promise<{ descriptor: Descriptor; uploaded?: PushFileResult }> {
     const { signal } = options;
     const what = `add ${path}`;
     throwIfAborted(signal, what);
@@ -116,6 +182,7 @@ export class FileStore implements Target {
       });
       let desc: Descriptor;
       let held: Held;
+      let uploaded: PushFileResult | undefined;
       if (info.isDirectory()) {
         const archive = join(await this.archives(), `${randomBytes(8).toString('hex')}.tar.gz`);
         this.temporaries.add(archive);
@@ -130,6 +197,11 @@ export class FileStore implements Target {
           annotations: { [Annotation.contentDigest]: packed.tarDigest, [Annotation.contentUnpack]: 'true', [Annotation.title]: name },
         };
         held = { kind: 'file', path: archive };
+      } else if (info.isFile() && target !== undefined) {
+        const { name: _name, ...pushOptions } = options;
+        uploaded = await target.pushFile(full, pushOptions);
+        desc = { ...uploaded.descriptor, annotations: { [Annotation.title]: name } };
+        held = { kind: 'file', path: full };
       } else if (info.isFile()) {
         const hasher = new Hasher();
         try {
@@ -149,7 +221,7 @@ export class FileStore implements Target {
       claim.done = true;
       if (!this.contents.has(desc.digest)) this.contents.set(desc.digest, held);
       this.descriptors.set(desc.digest, desc);
-      return desc;
+      return uploaded === undefined ? { descriptor: desc } : { descriptor: desc, uploaded };
     } catch (error) {
       this.names.delete(name);
       throw error;
@@ -213,21 +285,39 @@ export class FileStore implements Target {
    *   (`keepOldFiles`), `INVALID_MANIFEST` (two blobs with the same title), `IO`, `ABORTED`.
    */
   async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
+    await this.store(desc, { content }, options);
+  }
+
+  /**
+   * Stores `desc` as {@link push} does, fetching the content with `fetchFrom`. With the `resume` option, a
+   * plain file whose earlier download was kept (`.<name>.<hex12>.partial`) is continued: its bytes are hashed,
+   * `fetchFrom(<their count>)` gives the rest (or everything, with offset 0: then the file starts over), and
+   * the digest and size are verified over the whole. When that fails, the kept bytes were not a prefix of the
+   * blob: they are dropped and the blob fetched again from 0, once. A kept file larger than the blob is
+   * dropped. Directories and untitled blobs are always fetched whole.
+   * @throws StowageError as {@link push}, `INVALID_ARGUMENT` (`fetchFrom` answered another offset), and
+   *   whatever `fetchFrom` throws.
+   */
+  async pushResumable(desc: Descriptor, fetchFrom: FetchFrom, options: OperationOptions = {}): Promise<void> {
+    await this.store(desc, { fetchFrom }, options);
+  }
+
+  private async store(desc: Descriptor, source: Source, options: OperationOptions): Promise<void> {
     const title = titleOf(desc);
     const what = `write ${title ?? desc.digest}`;
     try {
       throwIfAborted(options.signal, what);
     } catch (error) {
-      discard(content);
+      discardSource(source);
       throw error;
     }
     if (title === undefined) {
-      await this.keep(desc, content, what, options);
+      await this.keep(desc, await wholeContent(source, what), what, options);
       return;
     }
     const claimed = this.names.get(title);
     if (claimed !== undefined) {
-      discard(content);
+      discardSource(source);
       if (claimed.digest !== desc.digest) throw new StowageError('INVALID_MANIFEST', `${what}: two different blobs are named "${title}"`);
       // The same file again: wait for the write in flight, and report its failure as ours.
       if (!claimed.done) await claimed.settled;
@@ -236,12 +326,13 @@ export class FileStore implements Target {
     }
     const claim: NameClaim = { digest: desc.digest, done: false };
     this.names.set(title, claim);
-    const writing = this.write(desc, content, title, what, claim, options);
+    const writing = this.write(desc, source, title, what, claim, options);
     claim.settled = writing.catch(() => undefined);
     await writing;
   }
 
-  private async write(desc: Descriptor, content: Content, title: string, what: string, claim: NameClaim, options: OperationOptions): Promise<void> {
+  private async write(desc: Descriptor, from: Source, title: string, what: string, claim: NameClaim, options: OperationOptions): Promise<void> {
+    let source = from;
     try {
       const root = await this.outputRoot();
       const allowPathTraversal = this.options.allowPathTraversal === true;
@@ -254,7 +345,8 @@ export class FileStore implements Target {
         }
         if (!targetIsOutputRoot) await this.makeParent(root, target, what);
         const tarDigest = desc.annotations[Annotation.contentDigest];
-        await extractDirectory(toReadable(content), desc, target, {
+        source = { content: await wholeContent(source, what) };
+        await extractDirectory(toReadable(source.content), desc, target, {
           title,
           keepOldFiles: this.options.keepOldFiles === true,
           targetIsOutputRoot,
@@ -263,14 +355,14 @@ export class FileStore implements Target {
           ...(options.signal === undefined ? {} : { signal: options.signal }),
         });
       } else {
-        await this.writeFile(desc, content, root, target, what, options);
+        await this.writeFile(desc, source, root, target, what, options);
         if (!this.contents.has(desc.digest)) this.contents.set(desc.digest, { kind: 'file', path: target });
       }
       claim.done = true;
       this.descriptors.set(desc.digest, desc);
     } catch (error) {
       this.names.delete(title);
-      discard(content);
+      discardSource(source);
       throw ioError(error, options.signal, what);
     }
   }
@@ -332,20 +424,29 @@ export class FileStore implements Target {
     await makeDirectoryWithin(await realpath(root), dirname(target), what);
   }
 
-  private async writeFile(desc: Descriptor, content: Content, root: string, target: string, what: string, options: OperationOptions): Promise<void> {
+  private async writeFile(desc: Descriptor, source: Source, root: string, target: string, what: string, options: OperationOptions): Promise<void> {
     const { signal } = options;
     const keepOldFiles = this.options.keepOldFiles === true;
-    if (keepOldFiles && (await pathExists(target))) throw new StowageError('FILE_EXISTS', `${what}: ${target} already exists`);
+    if (keepOldFiles && (await pathExists(target))) {
+      discardSource(source);
+      throw new StowageError('FILE_EXISTS', `${what}: ${target} already exists`);
+    }
     try {
       await this.makeParent(root, target, what);
     } catch (error) {
+      discardSource(source);
       throw ioError(error, signal, what);
     }
+    const kept = this.options.resume === true ? partialPathOf(target, desc.digest) : undefined;
+    // The bytes are written under a fresh name, so that no other process appends to the file this one
+    // verifies; a kept download is claimed by renaming it there, and named back if this write fails too.
     const temporary = temporaryPathIn(dirname(target), 'partial');
     this.temporaries.add(temporary);
-    const sink = createWriteStream(temporary, { flags: 'wx' });
+    let verified = false;
     try {
-      await pipeline(toReadable(content), verifyingStream(desc, what), sink, signal === undefined ? {} : { signal });
+      const prefix = kept !== undefined && 'fetchFrom' in source ? await claimPartial(kept, temporary, desc, what, signal) : undefined;
+      await writeVerified(desc, source, temporary, prefix, what, signal);
+      verified = true;
       throwIfAborted(signal, what);
       if (keepOldFiles) {
         // link() refuses to replace, unlike rename(): no window in which an existing file is overwritten.
@@ -357,9 +458,11 @@ export class FileStore implements Target {
       } else {
         await rename(temporary, target);
       }
+      // A download kept earlier and not continued (the source cannot fetch ranges) is stale now.
+      if (kept !== undefined) await rm(kept, { force: true });
     } catch (error) {
-      await waitClosed(sink);
-      await rm(temporary, { force: true });
+      if (kept !== undefined && !verified && keepsPartial(error)) await keepPartial(temporary, kept);
+      else await rm(temporary, { force: true });
       throw ioError(error, signal, what);
     } finally {
       this.temporaries.delete(temporary);
@@ -406,4 +509,163 @@ async function pathExists(path: string): Promise<boolean> {
 
 function discard(content: Content): void {
   if (content instanceof Readable) content.destroy();
+}
+
+function discardSource(source: Source): void {
+  if ('content' in source) discard(source.content);
+}
+
+/**
+ * The whole content of a source.
+ * @throws StowageError `INVALID_ARGUMENT` when `fetchFrom(0)` answers another offset, and what it throws.
+ */
+async function wholeContent(source: Source, what: string): Promise<Content> {
+  if ('content' in source) return source.content;
+  return checkedOffset(await source.fetchFrom(0), 0, what).content;
+}
+
+function checkedOffset(answer: RangeContent, asked: number, what: string): RangeContent {
+  if (answer.offset === 0 || answer.offset === asked) return answer;
+  answer.content.destroy();
+  throw new StowageError('INVALID_ARGUMENT', `${what}: asked for the content from byte ${asked}, got it from byte ${answer.offset}`);
+}
+
+/** Whether a failed download is worth keeping: not when its bytes were found wrong. */
+function keepsPartial(error: unknown): boolean {
+  return !isStowageError(error, 'DIGEST_MISMATCH', 'SIZE_MISMATCH', 'INVALID_DIGEST', 'INVALID_ARGUMENT');
+}
+
+/** Names the bytes of a failed download `kept` for the next pull; an empty or unnameable file is removed. */
+async function keepPartial(temporary: string, kept: string): Promise<void> {
+  try {
+    const info = await stat(temporary);
+    if (info.size > 0) {
+      await rename(temporary, kept);
+      return;
+    }
+  } catch {
+    // Keeping is best effort (a name too long, a read-only directory): the next pull starts over.
+  }
+  await rm(temporary, { force: true });
+}
+
+/**
+ * Takes the kept download of `desc` (renames `kept` to `temporary`) and hashes its bytes. Undefined when
+ * there is none; a kept file larger than the blob is removed.
+ * @throws StowageError `IO`, `ABORTED` (reading it failed; the caller keeps or removes `temporary`).
+ */
+async function claimPartial(kept: string, temporary: string, desc: Descriptor, what: string, signal: AbortSignal | undefined): Promise<AsyncHasher | undefined> {
+  try {
+    await rename(kept, temporary);
+  } catch {
+    // None (ENOENT), or one another process has just taken: start from nothing.
+    return undefined;
+  }
+  const hasher = hasherFor(parseDigest(desc.digest).algorithm, desc.size);
+  let tooLarge = false;
+  try {
+    const handle = await open(temporary, 'r');
+    try {
+      tooLarge = (await handle.stat()).size > desc.size;
+      if (!tooLarge) {
+        const stream = handle.createReadStream({ highWaterMark: readChunkSize, autoClose: false });
+        for await (const chunk of signal === undefined ? stream : addAbortSignal(signal, stream)) {
+          if (chunk instanceof Uint8Array) await hasher.update(chunk);
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    hasher.dispose();
+    throw ioError(error, signal, `${what}: reading the kept download`);
+  }
+  if (!tooLarge) return hasher;
+  hasher.dispose();
+  await rm(temporary, { force: true });
+  return undefined;
+}
+
+/**
+ * Writes the content of `desc` to `temporary`, from the bytes already there (`prefix`, their hash) when the
+ * source gives the rest, else from the start; verifies size and digest over the whole. A resumed write that
+ * fails verification starts over from 0, once.
+ * @throws StowageError `SIZE_MISMATCH`, `DIGEST_MISMATCH`, `INVALID_ARGUMENT`, `IO`, `ABORTED`, and what the source throws.
+ */
+async function writeVerified(desc: Descriptor, source: Source, temporary: string, prefix: AsyncHasher | undefined, what: string, signal: AbortSignal | undefined): Promise<void> {
+  const { algorithm } = parseDigest(desc.digest);
+  let resumed = prefix;
+  let fileExists = prefix !== undefined;
+  try {
+    for (;;) {
+      const from = resumed?.size ?? 0;
+      const { offset, content } = 'content' in source ? { offset: 0, content: toReadable(source.content) } : checkedOffset(await source.fetchFrom(from), from, what);
+      let hasher: AsyncHasher;
+      if (offset > 0 && resumed !== undefined) {
+        hasher = resumed;
+      } else {
+        resumed?.dispose();
+        hasher = hasherFor(algorithm, desc.size);
+      }
+      // From here `hasher` is disposed of below, on every path.
+      resumed = undefined;
+      // `w` truncates a kept file the source sends again from the start; `wx` never touches another's file.
+      const sink = createWriteStream(temporary, { flags: offset > 0 ? 'a' : fileExists ? 'w' : 'wx', highWaterMark: writeBufferBytes });
+      fileExists = true;
+      try {
+        await appendHashed(toReadable(content), hasher, desc.size, sink, what, signal);
+      } catch (error) {
+        hasher.dispose();
+        throw error;
+      }
+      const failure = await asyncVerifyResult(hasher, desc, what);
+      if (failure === null) return;
+      if (offset === 0) throw failure;
+      // The kept bytes were not the start of this blob: fetch all of it, once.
+    }
+  } finally {
+    resumed?.dispose();
+  }
+}
+
+/**
+ * Writes `content` to `sink` while feeding `hasher`, failing with `SIZE_MISMATCH` once it has seen more than
+ * `limit` bytes. Whatever happens, the bytes already given to `sink` reach the file before this settles:
+ * a download kept after a failure keeps all it received.
+ * @throws StowageError `SIZE_MISMATCH`, `INVALID_ARGUMENT` (a stream of strings), and what the content or
+ *   the file fails with (an abort as the stream's AbortError).
+ */
+async function appendHashed(content: Readable, hasher: AsyncHasher, limit: number, sink: WriteStream, what: string, signal: AbortSignal | undefined): Promise<void> {
+  let failure: { error: unknown } | undefined;
+  try {
+    for await (const chunk of signal === undefined ? content : addAbortSignal(signal, content)) {
+      if (!(chunk instanceof Uint8Array)) throw new StowageError('INVALID_ARGUMENT', `${what}: the content stream must yield bytes`);
+      if (hasher.size + chunk.byteLength > limit) throw new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${limit} bytes`);
+      // Written first: the disk works while the chunk is hashed (on the hashing thread for large blobs).
+      const written = sink.write(chunk);
+      const hashed = hasher.update(chunk);
+      if (hashed !== undefined) await hashed;
+      // The drain may have come while the hash was awaited: wait only if it is still due.
+      if (!written && sink.writableNeedDrain) {
+        if (sink.destroyed) break;
+        await once(sink, 'drain');
+      }
+    }
+  } catch (error) {
+    failure = { error };
+    content.destroy();
+  }
+  sink.end();
+  try {
+    await finished(sink);
+  } catch (error) {
+    failure ??= { error };
+  } finally {
+    await waitClosed(sink);
+  }
+  if (failure !== undefined) {
+    // Nothing more is read from the content.
+    content.destroy();
+    throw failure.error;
+  }
 }

@@ -7,6 +7,8 @@
 import { Readable } from 'node:stream';
 import { StowageError } from '../errors.js';
 import type { Descriptor } from '../oci/schemas.js';
+import type { UploadSessions } from '../registry/upload-state.js';
+import type { DigestCache } from './digest-cache.js';
 
 /** Options every I/O call takes. */
 export interface OperationOptions {
@@ -75,6 +77,89 @@ export interface Mounter {
   mount(desc: Descriptor, fromRepository: string, options?: OperationOptions): Promise<boolean>;
 }
 
+/** What {@link RangeFetcher.fetchRange} returns: where the content starts, and the bytes from there. */
+export interface RangeContent {
+  /**
+   * The offset of the first byte of `content`: the offset asked for, or 0 when the store sent the whole
+   * content instead (a registry that ignores `Range`).
+   */
+  offset: number;
+  content: Readable;
+}
+
+/** Optional: fetch a blob from a byte offset on (HTTP `Range`), to continue an interrupted transfer. */
+export interface RangeFetcher {
+  /**
+   * Streams the bytes of the blob `desc` from `offset` to its end, or all of them with offset 0 when the
+   * store cannot serve the range. Unlike {@link Fetcher.fetch}, the stream checks only the byte count
+   * (`SIZE_MISMATCH`): bytes from an offset cannot be checked against the digest alone, so the caller
+   * verifies the whole content, prefix included (as a {@link ResumablePusher} does), and the bytes are
+   * hashed once. An offset equal to the size gives an empty stream.
+   * @throws StowageError `INVALID_ARGUMENT` (an offset outside 0..size, or a manifest), `NOT_FOUND`, and
+   *   what {@link Fetcher.fetch} throws.
+   */
+  fetchRange(desc: Descriptor, offset: number, options?: OperationOptions): Promise<RangeContent>;
+}
+
+/**
+ * Where {@link ResumablePusher.pushResumable} gets the content: the bytes of the blob from `offset` on
+ * (or, when the answer says offset 0, all of them).
+ */
+export type FetchFrom = (offset: number) => Promise<RangeContent>;
+
+/** Optional: a destination that keeps the bytes of an interrupted write and continues it later. */
+export interface ResumablePusher {
+  /**
+   * Stores `desc` as {@link Pusher.push} does, asking `fetchFrom` for the content: from the number of bytes it
+   * kept of an earlier interrupted write of `desc` (0 when none), and from 0 again once when a resumed
+   * write fails verification (the kept bytes were not a prefix of the content). The whole content is
+   * verified before it becomes visible.
+   * @throws StowageError as {@link Pusher.push}, and whatever `fetchFrom` throws.
+   */
+  pushResumable(desc: Descriptor, fetchFrom: FetchFrom, options?: OperationOptions): Promise<void>;
+}
+
+/** Options of {@link FilePusher.pushFile}. */
+export interface PushFileOptions extends OperationOptions {
+  /** The blob's media type; default `application/vnd.oci.image.layer.v1.tar`. */
+  mediaType?: string;
+  /** Called once the file is opened, with its size, before any byte is read. */
+  onStart?: (size: number) => void;
+  /** Bytes of the file the destination has plus the ones in flight (it may move back after a failure). */
+  onProgress?: (transferred: number) => void;
+  /** Digests of files pushed before: an unchanged file the destination has is skipped without reading it. */
+  digestCache?: DigestCache;
+  /** Upload sessions kept between runs: an interrupted upload of the same file continues where it stopped. */
+  sessions?: UploadSessions;
+  /** Bytes per request of a chunked upload (registries). */
+  chunkSize?: number;
+  /** Blobs of a known digest up to this size go in one request (registries). */
+  monolithicLimit?: number;
+}
+
+/** What {@link FilePusher.pushFile} did. */
+export interface PushFileResult {
+  /** The blob: media type, digest and size (no annotations). */
+  descriptor: Descriptor;
+  /** `exists`: the destination had it (nothing sent); `uploaded`: the bytes were sent. */
+  outcome: 'exists' | 'uploaded';
+  /** Bytes read from the file (0 when the digest cache and the destination made reading it unnecessary). */
+  bytesRead: number;
+  /** Bytes of the file sent to the destination (resent bytes count again). */
+  bytesSent: number;
+  /** The offset an earlier, interrupted upload was continued from (0 when none was). */
+  resumedFrom: number;
+}
+
+/** Optional: store a local file as a blob reading it once, its digest computed on the way. */
+export interface FilePusher {
+  /**
+   * Stores the regular file at `path` and returns its descriptor.
+   * @throws StowageError `FILE_NOT_FOUND`, `INVALID_MEDIA_TYPE`, `IO`, `ABORTED`, and what the store's writes throw.
+   */
+  pushFile(path: string, options?: PushFileOptions): Promise<PushFileResult>;
+}
+
 /** Optional: delete a manifest or blob. */
 export interface Deleter {
   delete(desc: Descriptor, options?: OperationOptions): Promise<void>;
@@ -128,6 +213,15 @@ export function isReferrerLister(store: unknown): store is ReferrerLister {
 }
 export function isPredecessorFinder(store: unknown): store is PredecessorFinder {
   return hasMethod(store, 'predecessors');
+}
+export function isFilePusher(store: unknown): store is FilePusher {
+  return hasMethod(store, 'pushFile');
+}
+export function isRangeFetcher(store: unknown): store is RangeFetcher {
+  return hasMethod(store, 'fetchRange');
+}
+export function isResumablePusher(store: unknown): store is ResumablePusher {
+  return hasMethod(store, 'pushResumable');
 }
 
 /** The documents stowage reads into memory are capped at this size (manifests, indexes, configs): 4 MiB. */

@@ -12,7 +12,9 @@ import { parseManifest, successors as manifestSuccessors, type Descriptor, type 
 import {
   fetchBytes,
   isMounter,
+  isRangeFetcher,
   isReferencePusher,
+  isResumablePusher,
   type OperationOptions,
   type ReadOnlyTarget,
   type Storage,
@@ -24,8 +26,13 @@ import { Limiter } from './limiter.js';
 export interface CopyHooks {
   /** A node's transfer begins. */
   onStart?: (desc: Descriptor) => void;
-  /** Bytes of `desc` transferred so far (cumulative). */
+  /** Bytes of `desc` transferred so far (cumulative; from the resume offset on when resumed). */
   onProgress?: (desc: Descriptor, transferred: number) => void;
+  /**
+   * The transfer of `desc` continues at byte `offset`: the destination kept that many bytes of an earlier
+   * interrupted transfer, and the source sends the rest.
+   */
+  onResumed?: (desc: Descriptor, offset: number) => void;
   /** The destination already has `desc` (and so everything below it). */
   onSkipped?: (desc: Descriptor) => void;
   /** `desc` was mounted from another repository instead of uploaded. */
@@ -59,9 +66,9 @@ export interface CopyOptions extends CopyGraphOptions {
   extraTags?: string[];
 }
 
-/** A stream that reports how many bytes have passed. */
-function counting(desc: Descriptor, onProgress: (desc: Descriptor, transferred: number) => void): Transform {
-  let transferred = 0;
+/** A stream that reports how many bytes have passed, counting from `start`. */
+function counting(desc: Descriptor, onProgress: (desc: Descriptor, transferred: number) => void, start: number): Transform {
+  let transferred = start;
   return new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       transferred += chunk.byteLength;
@@ -103,17 +110,29 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
       }
     }
     options.onStart?.(desc);
-    let stream: Readable = await src.fetch(desc, { signal });
-    if (options.onProgress) {
-      // pipeline, not pipe: a source that fails mid-stream (DIGEST_MISMATCH, network, abort) must fail the counter too.
-      const counter = counting(desc, options.onProgress);
-      pipeline(stream, counter, () => undefined);
-      stream = counter;
+    const observed = (fetched: Readable, start: number): Readable => {
+      let stream = fetched;
+      if (options.onProgress) {
+        // pipeline, not pipe: a source that fails mid-stream (DIGEST_MISMATCH, network, abort) must fail the counter too.
+        const counter = counting(desc, options.onProgress, start);
+        pipeline(stream, counter, () => undefined);
+        stream = counter;
+      }
+      // Until dst starts reading, nothing listens for the stream's errors: an abort (another transfer failed)
+      // or a verification failure would be an unhandled 'error' event. dst still sees the error.
+      stream.on('error', () => undefined);
+      return stream;
+    };
+    if (isResumablePusher(dst) && isRangeFetcher(src)) {
+      // The destination may hold the start of the blob from an interrupted transfer: it asks for the rest.
+      await dst.pushResumable(desc, async (offset) => {
+        const answer = await src.fetchRange(desc, offset, { signal });
+        if (answer.offset > 0) options.onResumed?.(desc, answer.offset);
+        return { offset: answer.offset, content: observed(answer.content, answer.offset) };
+      }, { signal });
+    } else {
+      await dst.push(desc, observed(await src.fetch(desc, { signal }), 0), { signal });
     }
-    // Until dst starts reading, nothing listens for the stream's errors: an abort (another transfer failed)
-    // or a verification failure would be an unhandled 'error' event. dst still sees the error.
-    stream.on('error', () => undefined);
-    await dst.push(desc, stream, { signal });
     options.onDone?.(desc);
   };
 

@@ -55,12 +55,23 @@ export function digestOf(bytes: Uint8Array | string, algorithm: DigestAlgorithm 
 /** An incremental hasher that yields a digest string. */
 export class Hasher {
   readonly algorithm: DigestAlgorithm;
-  private readonly hash: Hash;
+  private hash: Hash;
   private count = 0;
 
   constructor(algorithm: DigestAlgorithm = 'sha256') {
     this.algorithm = algorithm;
     this.hash = createHash(algorithm);
+  }
+
+  /**
+   * An independent hasher in the same state (a checkpoint): updating either leaves the other as it was.
+   * Resumable uploads keep one per acknowledged offset, since a hash state cannot be rewound.
+   */
+  copy(): Hasher {
+    const twin = new Hasher(this.algorithm);
+    twin.hash = this.hash.copy();
+    twin.count = this.count;
+    return twin;
   }
 
   update(chunk: Uint8Array): void {

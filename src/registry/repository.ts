@@ -2,7 +2,7 @@
  * RemoteRepository: one repository of a registry as a store (OCI distribution spec endpoints under
  * `/v2/<name>/`): blobs, manifests, tags, deletion and cross-repository mounts.
  */
-import type { Readable } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { isStowageError, StowageError } from '../errors.js';
 import { digestOf, parseDigest, verifyBytes, verifyingStream, type DigestAlgorithm } from '../oci/digest.js';
 import { isManifestMediaType, isValidMediaType, manifestMediaTypes } from '../oci/media-types.js';
@@ -14,8 +14,13 @@ import {
   toReadable,
   type Content,
   type Deleter,
+  type FilePusher,
   type Mounter,
   type OperationOptions,
+  type PushFileOptions,
+  type PushFileResult,
+  type RangeContent,
+  type RangeFetcher,
   type ReferenceFetcher,
   type ReferencePusher,
   type TagListOptions,
@@ -26,7 +31,8 @@ import type { CredentialsProvider } from './auth/handler.js';
 import { repositoryScope, type RepositoryAction } from './auth/scope.js';
 import { abandonBody, discardBody, headerValue, HttpClient, readBody, registryError, transportError, type HttpMethod, type HttpResponse } from './http.js';
 import { listPages } from './paging.js';
-import { cancelUpload, startUpload, uploadBlob, type RepositoryEndpoint } from './upload.js';
+import { cancelUpload, startUpload, uploadBlob, type RepositoryEndpoint, type UploadSettings } from './upload.js';
+import { uploadFile } from './upload-file.js';
 
 /** Options of {@link RemoteRepository}. */
 export interface RemoteRepositoryOptions {
@@ -47,6 +53,8 @@ export interface RemoteRepositoryOptions {
    * all. Requests still ask for their own scopes either way.
    */
   actions?: readonly RepositoryAction[];
+  /** How blobs are cut into requests: the monolithic PUT limit and the PATCH chunk size. */
+  uploads?: UploadSettings;
 }
 
 /**
@@ -93,15 +101,53 @@ function algorithmOf(digest: string): DigestAlgorithm | undefined {
   }
 }
 
+/** Pipes a response body into `sink` (a checking stream): a body failure fails `sink`, closing `sink` drops the body. */
+function pipeBody(response: HttpResponse, sink: Transform, operation: string): Transform {
+  const body = response.body;
+  body.on('error', (error) => sink.destroy(transportError(error, response.url.host, operation, response.signal)));
+  sink.once('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
+  body.pipe(sink);
+  return sink;
+}
+
+/** True when a 206 answer carries `Content-Range: bytes <offset>-<size - 1>/<size or *>`. */
+function servesRange(response: HttpResponse, offset: number, size: number): boolean {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerValue(response.headers, 'content-range')?.trim() ?? '');
+  if (match === null) return false;
+  const [, first = '', last = '', total = ''] = match;
+  return Number(first) === offset && Number(last) === size - 1 && (total === '*' || Number(total) === size);
+}
+
+/** A pass-through stream that fails with `SIZE_MISMATCH` when more or fewer than `length` bytes pass. */
+function lengthCheckingStream(length: number, what: string): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      seen += chunk.byteLength;
+      if (seen > length) {
+        callback(new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${length} bytes`));
+        return;
+      }
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      callback(seen === length ? null : new StowageError('SIZE_MISMATCH', `${what}: received ${seen} bytes, expected ${length}`));
+    },
+  });
+}
+
 /**
  * One repository of a registry, as a {@link Target} with the optional capabilities a registry has:
- * {@link ReferencePusher}, {@link ReferenceFetcher}, {@link Deleter}, {@link TagLister}, {@link Mounter}.
+ * {@link ReferencePusher}, {@link ReferenceFetcher}, {@link Deleter}, {@link TagLister}, {@link Mounter},
+ * {@link RangeFetcher}.
  * Descriptors whose media type is a manifest type go to `/manifests/`, everything else to `/blobs/`.
  * Every method takes `{signal}`; a fired signal fails with `ABORTED`. Any call may also fail with
  * `UNAUTHORIZED` (credentials missing or wrong), `DENIED`, `NETWORK` (registry unreachable) or
  * `REGISTRY_ERROR` (an answer with no better code).
  */
-export class RemoteRepository implements Target, ReferencePusher, ReferenceFetcher, Deleter, TagLister, Mounter {
+export class RemoteRepository implements Target, ReferencePusher, ReferenceFetcher, Deleter, TagLister, Mounter, RangeFetcher, FilePusher {
   /** The registry as given (`localhost:5000`, `docker.io`). */
   readonly registry: string;
   /** The repository path. */
@@ -111,6 +157,7 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
   /** The API base URL, `http(s)://host[:port]/`. */
   readonly baseUrl: URL;
   private readonly endpoint: RepositoryEndpoint;
+  private readonly uploads: UploadSettings;
 
   /**
    * @throws StowageError `INVALID_REFERENCE` (a malformed registry or repository name), `INVALID_ARGUMENT`
@@ -125,6 +172,7 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
     this.baseUrl = registryBaseUrl(options.registry, options.plainHttp);
     this.client = clientFromOptions(options, `${options.registry}/${options.repository}`);
     this.endpoint = { client: this.client, base: this.baseUrl, name: this.repository };
+    this.uploads = { ...options.uploads };
     if (options.actions !== undefined && options.actions.length > 0) {
       this.client.addScopes(this.baseUrl.host, [repositoryScope(this.repository, options.actions)]);
     }
@@ -172,19 +220,48 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
       abandonBody(response);
       throw new StowageError('SIZE_MISMATCH', `${operation}: the registry sends ${length} bytes, expected ${desc.size}`);
     }
-    const verifier = verifyingStream(desc, operation);
-    const body = response.body;
-    body.on('error', (error) => verifier.destroy(transportError(error, response.url.host, operation, response.signal)));
-    verifier.once('close', () => {
-      if (!body.readableEnded) body.destroy();
-    });
-    body.pipe(verifier);
-    return verifier;
+    return pipeBody(response, verifyingStream(desc, operation), operation);
+  }
+
+  /**
+   * Streams a blob from `offset` on, with `Range: bytes=<offset>-` (206) when the offset is not 0. The stream
+   * checks the byte count only (`SIZE_MISMATCH`): the caller verifies the digest over the whole content, so
+   * the bytes are hashed once. A registry that answers 200 (it ignores `Range`), 416, or a 206 for another
+   * range gets the whole blob, with offset 0.
+   * @throws StowageError `INVALID_ARGUMENT` (a manifest, or an offset outside 0..size), `SIZE_MISMATCH`
+   *   (a `Content-Length` that does not fit), and as {@link fetch}.
+   */
+  async fetchRange(desc: Descriptor, offset: number, options: OperationOptions = {}): Promise<RangeContent> {
+    const operation = offset === 0 ? `fetch blob ${this.display(desc.digest)}` : `fetch blob ${this.display(desc.digest)} from byte ${offset}`;
+    if (isManifestMediaType(desc.mediaType)) throw new StowageError('INVALID_ARGUMENT', `${operation}: manifests are fetched whole`);
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset > desc.size) {
+      throw new StowageError('INVALID_ARGUMENT', `${operation}: the offset must be within 0..${desc.size}`);
+    }
+    const digest = this.checkDigest(desc.digest, operation);
+    // Nothing is left to fetch; a `Range` starting at the size would be answered 416.
+    if (offset > 0 && offset === desc.size) return { offset, content: toReadable(new Uint8Array(0)) };
+    const response = await this.request('GET', `blobs/${digest}`, operation, 'pull', options, offset === 0 ? {} : { range: `bytes=${offset}-` });
+    if (response.status === 200) {
+      const length = headerValue(response.headers, 'content-length');
+      if (length !== undefined && Number(length) !== desc.size) {
+        abandonBody(response);
+        throw new StowageError('SIZE_MISMATCH', `${operation}: the registry sends ${length} bytes, expected ${desc.size}`);
+      }
+      return { offset: 0, content: pipeBody(response, lengthCheckingStream(desc.size, operation), operation) };
+    }
+    if (offset > 0 && response.status === 206 && servesRange(response, offset, desc.size)) {
+      return { offset, content: pipeBody(response, lengthCheckingStream(desc.size - offset, operation), operation) };
+    }
+    if (offset === 0 || (response.status !== 206 && response.status !== 416)) throw await registryError(response, operation);
+    // RFC 9110 §14.2: a server may answer a range it cannot serve with the whole content.
+    abandonBody(response);
+    return this.fetchRange(desc, 0, options);
   }
 
   /**
    * Pushes a manifest (PUT by digest with `Content-Type: desc.mediaType`, at most 4 MiB) or a blob (POST an
-   * upload session, then one streaming PUT). The bytes are verified against `desc` as they are sent.
+   * upload session, then one streaming PUT, or PATCH chunks beyond the `uploads` limit). The bytes are
+   * verified against `desc` as they are sent (a chunked stream before the closing PUT).
    * @throws StowageError `SIZE_MISMATCH`, `DIGEST_MISMATCH`, `TOO_LARGE`, `INVALID_DIGEST`, `IO` (the content
    *   stream failed), `NOT_FOUND` (a manifest whose blobs are missing, on some registries), and the codes
    *   listed on the class (a manifest the registry rejects is `REGISTRY_ERROR`).
@@ -201,7 +278,19 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
       if (!(content instanceof Uint8Array)) content.destroy();
       throw error;
     }
-    await uploadBlob(this.endpoint, desc, content, { operation, signal: options.signal });
+    await uploadBlob(this.endpoint, desc, content, { operation, signal: options.signal, ...this.uploads });
+  }
+
+  /**
+   * Uploads a local file as a blob reading it once, its digest computed as the bytes go up (PATCH chunks,
+   * then a closing PUT that carries it); small files are hashed first and HEAD-checked. With a digest cache,
+   * an unchanged file the repository has is skipped unread; with upload sessions, an interrupted upload of
+   * the same file continues from the registry's offset. See `uploadFile` in `upload-file.ts`.
+   * @throws StowageError `FILE_NOT_FOUND`, `INVALID_MEDIA_TYPE`, `IO` (also: the file changed while read),
+   *   `SIZE_MISMATCH`, `DIGEST_MISMATCH`, `TOO_LARGE`, and the codes listed on the class.
+   */
+  async pushFile(path: string, options: PushFileOptions = {}): Promise<PushFileResult> {
+    return uploadFile(this.endpoint, path, { ...this.uploads, ...options, operation: `push ${path} to ${this.display()}` });
   }
 
   /**
@@ -455,6 +544,8 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
       url: new URL(`/v2/${this.repository}/manifests/${reference}`, this.baseUrl),
       headers: { 'content-type': desc.mediaType },
       body: bytes,
+      // Putting the same bytes under the same reference again changes nothing: safe to retry.
+      idempotent: true,
       operation,
       scopes: [`repository:${this.repository}:pull,push`],
       ...(options.signal === undefined ? {} : { signal: options.signal }),

@@ -49,9 +49,10 @@ export interface PushedArtifact {
 }
 
 /**
- * `stowage push <target>:<tag> files...` through the library: `FileStore.add` every file (relative to
- * `cwd`), `annotateFile`, `packManifest`, `addBytes` of the generated blobs and the manifest, then `copy`
- * to `target` under `tag`; the file store is closed afterwards.
+ * A push of files through the library the two-pass way (what `stowage push` does to an OCI layout):
+ * `FileStore.add` every file (relative to `cwd`), `annotateFile`, `packManifest`, `addBytes` of the
+ * generated blobs and the manifest, then `copy` to `target` under `tag`; the file store is closed
+ * afterwards. To a registry, `stowage push` uploads files in one pass instead (`pushArtifact`).
  */
 export async function pushFiles(target: Target, tag: string, cwd: string, files: readonly (string | PushFile)[], options: PushFilesOptions = {}): Promise<PushedArtifact> {
   const { annotations, artifactType, created, concurrency, extraTags, signal, ...hooks } = options;
