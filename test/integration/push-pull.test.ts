@@ -305,7 +305,8 @@ describe('push then pull through the registry, byte for byte', () => {
       pulling = pullFiles(repo, 'v1', out, {
         signal: controller.signal,
         onProgress: (desc, transferred) => {
-          if (desc.size === size && transferred >= 4 * mebibyte && !controller.signal.aborted) {
+          // Past the file store's 4 MiB write buffer, so the temporary file is sure to exist by now.
+          if (desc.size === size && transferred >= 12 * mebibyte && !controller.signal.aborted) {
             temporariesSeen = readdirSync(out).filter((name) => name.startsWith('.stowage-'));
             controller.abort();
           }
