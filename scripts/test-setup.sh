@@ -43,7 +43,8 @@ if [ ! -x "$tools/bin/oras" ]; then
   dpkg -x "$work"/oras_*.deb "$work/oras"
   install -m 0755 "$work/oras/usr/bin/oras" "$tools/bin/oras"
 fi
-"$tools/bin/oras" version | head -1
+# sed reads all of its input: with head, oras could die of SIGPIPE and pipefail fail the set-up.
+"$tools/bin/oras" version | sed -n 1p
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
