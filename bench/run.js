@@ -12,14 +12,15 @@
  *   npm run bench -- --big                         # also a 4 GiB file (for memory: no larger than 1 GiB)
  *   npm run bench -- --tools stowage,curl --json results.json
  *
- * Environment: BENCH_RUNS, BENCH_SIZE, BENCH_FILES, BENCH_TMPDIR (where the data and registry go).
+ * Environment: BENCH_RUNS, BENCH_SIZE, BENCH_FILES, BENCH_TMPDIR (where the data and registry go; or
+ * --tmpdir DIR). The artifact every pull reads is pushed once with oras, so oras must be installed.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearInterval, setInterval } from 'node:timers';
@@ -275,6 +276,7 @@ async function main() {
   process.once('SIGINT', () => {
     void cleanup().finally(() => process.exit(130));
   });
+  const loadBefore = loadavg()[0];
   try {
     log(`work directory ${work}; peak memory from ${useTime ? '/usr/bin/time' : '/proc/<pid>/status VmHWM samples'}`);
     await writeFile(join(work, 'curl-push.sh'), curlPushScript);
@@ -335,8 +337,9 @@ async function main() {
       }
     }
 
-    process.stdout.write(report(results, options, useTime));
-    if (options.json !== undefined) await writeFile(options.json, `${JSON.stringify({ machine: machine(), options, results }, null, 2)}\n`);
+    const load = { before: loadBefore, after: loadavg()[0] };
+    process.stdout.write(report(results, options, useTime, load));
+    if (options.json !== undefined) await writeFile(options.json, `${JSON.stringify({ machine: machine(), load, options, results }, null, 2)}\n`);
   } finally {
     await cleanup();
   }
@@ -370,13 +373,13 @@ function machine() {
   };
 }
 
-function report(results, options, useTime) {
+function report(results, options, useTime, load) {
   const info = machine();
   const ratio = (value, base) => (base === undefined ? '' : `${(value / base).toFixed(2)}x`);
   const lines = [
     '',
     `${info.date}: ${info.cpu}, ${info.memory}, ${info.os}, Node ${info.node}; oras ${info.oras}, ${info.curl}, docker-registry ${info.registry}; stowage at ${info.tree}.`,
-    `Medians of ${options.runs} alternating runs, loopback, warm page cache; peak memory is the largest RSS high-water mark of the runs (${useTime ? '/usr/bin/time' : 'sampled VmHWM'}).`,
+    `Medians of ${options.runs} alternating runs, loopback, warm page cache; peak memory is the largest RSS high-water mark of the runs (${useTime ? '/usr/bin/time' : 'sampled VmHWM'}); 1-minute load average ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after.`,
     '',
     '| scenario | tool | median (s) | runs (s) | vs curl | vs oras | peak RSS (MiB) |',
     '| --- | --- | ---: | --- | ---: | ---: | ---: |',

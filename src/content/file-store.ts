@@ -16,13 +16,11 @@
  * the rest, and the digest is still verified over the whole content before the file gets its name.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { link, lstat, mkdir, mkdtemp, open, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable, Writable, addAbortSignal, pipeline as pipelineCallback } from 'node:stream';
-import { finished, pipeline } from 'node:stream/promises';
+import { pipeline } from 'node:stream/promises';
 import { StowageError, abortError, describeError, isStowageError, throwIfAborted } from '../errors.js';
 import { Hasher, isValidDigest, parseDigest, verifyBytes, verifyingStream } from '../oci/digest.js';
 import { asyncVerifyResult, hasherFor, type AsyncHasher } from '../oci/threaded-hasher.js';
@@ -33,7 +31,7 @@ import { extractDirectory } from '../pack/extract-directory.js';
 import { cleanPath, titleOf } from '../pack/file-refs.js';
 import { isMissing, makeDirectoryWithin, resolveDirectoryTarget, resolveOutputPath, temporaryPathIn } from '../pack/path-guard.js';
 import { readChunkSize, tarGzipDirectory } from '../pack/tar-directory.js';
-import { waitClosed } from './wait-closed.js';
+import { HashingFileWriter } from './hashing-file-writer.js';
 import {
   maxManifestBytes,
   toReadable,
@@ -77,11 +75,6 @@ export interface AddOptions extends OperationOptions {
 
 type Held = { kind: 'file'; path: string } | { kind: 'bytes'; bytes: Uint8Array };
 
-/**
- * Bytes a file write may hold before the download waits for the disk: with the default 16 KiB, every chunk
- * from the network waited for its own write, and downloads ran at a third of the disk's speed.
- */
-const writeBufferBytes = 4 * readChunkSize;
 
 /** Where a write gets its bytes: content in hand (push), or a function that fetches from an offset (resume). */
 type Source = { content: Content } | { fetchFrom: FetchFrom };
@@ -609,14 +602,25 @@ async function writeVerified(desc: Descriptor, source: Source, temporary: string
       }
       // From here `hasher` is disposed of below, on every path.
       resumed = undefined;
-      // `w` truncates a kept file the source sends again from the start; `wx` never touches another's file.
-      const sink = createWriteStream(temporary, { flags: offset > 0 ? 'a' : fileExists ? 'w' : 'wx', highWaterMark: writeBufferBytes });
+      // `r+` keeps the kept bytes and writes after them; `w` truncates a kept file the source sends again
+      // from the start; `wx` never touches another's file. Blocks are written at their offsets, so no `a`.
+      let handle: FileHandle;
+      try {
+        handle = await open(temporary, offset > 0 ? 'r+' : fileExists ? 'w' : 'wx');
+      } catch (error) {
+        hasher.dispose();
+        content.destroy();
+        throw error;
+      }
       fileExists = true;
       try {
-        await appendHashed(toReadable(content), hasher, desc.size, sink, what, signal);
+        if (offset > 0) await handle.truncate(offset);
+        await appendHashed(toReadable(content), new HashingFileWriter(handle, offset, hasher, what), hasher.size, desc.size, what, signal);
       } catch (error) {
         hasher.dispose();
         throw error;
+      } finally {
+        await handle.close().catch(() => undefined);
       }
       const failure = await asyncVerifyResult(hasher, desc, what);
       if (failure === null) return;
@@ -629,43 +633,27 @@ async function writeVerified(desc: Descriptor, source: Source, temporary: string
 }
 
 /**
- * Writes `content` to `sink` while feeding `hasher`, failing with `SIZE_MISMATCH` once it has seen more than
- * `limit` bytes. Whatever happens, the bytes already given to `sink` reach the file before this settles:
- * a download kept after a failure keeps all it received.
- * @throws StowageError `SIZE_MISMATCH`, `INVALID_ARGUMENT` (a stream of strings), and what the content or
- *   the file fails with (an abort as the stream's AbortError).
+ * Writes `content` through `writer` (to the file and the hasher), from byte `start` on, failing with
+ * `SIZE_MISMATCH` once it has seen more than `limit` bytes in all. Whatever happens, the bytes already
+ * received reach the file before this settles: a download kept after a failure keeps all it received.
+ * @throws StowageError `SIZE_MISMATCH`, `INVALID_ARGUMENT` (a stream of strings), `IO`, and what the content
+ *   fails with (an abort as the stream's AbortError).
  */
-async function appendHashed(content: Readable, hasher: AsyncHasher, limit: number, sink: WriteStream, what: string, signal: AbortSignal | undefined): Promise<void> {
-  let failure: { error: unknown } | undefined;
+async function appendHashed(content: Readable, writer: HashingFileWriter, start: number, limit: number, what: string, signal: AbortSignal | undefined): Promise<void> {
+  let received = start;
   try {
     for await (const chunk of signal === undefined ? content : addAbortSignal(signal, content)) {
       if (!(chunk instanceof Uint8Array)) throw new StowageError('INVALID_ARGUMENT', `${what}: the content stream must yield bytes`);
-      if (hasher.size + chunk.byteLength > limit) throw new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${limit} bytes`);
-      // Written first: the disk works while the chunk is hashed (on the hashing thread for large blobs).
-      const written = sink.write(chunk);
-      const hashed = hasher.update(chunk);
-      if (hashed !== undefined) await hashed;
-      // The drain may have come while the hash was awaited: wait only if it is still due.
-      if (!written && sink.writableNeedDrain) {
-        if (sink.destroyed) break;
-        await once(sink, 'drain');
-      }
+      received += chunk.byteLength;
+      if (received > limit) throw new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${limit} bytes`);
+      const pending = writer.write(chunk);
+      if (pending !== undefined) await pending;
     }
   } catch (error) {
-    failure = { error };
     content.destroy();
+    // What came before the failure is written, for a later resume; the failure is what is reported.
+    await writer.finish().catch(() => undefined);
+    throw error;
   }
-  sink.end();
-  try {
-    await finished(sink);
-  } catch (error) {
-    failure ??= { error };
-  } finally {
-    await waitClosed(sink);
-  }
-  if (failure !== undefined) {
-    // Nothing more is read from the content.
-    content.destroy();
-    throw failure.error;
-  }
+  await writer.finish();
 }

@@ -18,6 +18,12 @@ export interface AsyncHasher {
   /** Hashes `chunk`; when it returns a promise, wait for it before the next update (back-pressure). */
   update(chunk: Uint8Array): void | Promise<void>;
   /**
+   * Hashes the first `length` bytes of `block` without copying them: the block may be transferred to the
+   * hashing thread (detached here) and comes back as the promise's value once hashed. Updates stay in the
+   * order they are made.
+   */
+  updateOwned(block: ArrayBuffer, length: number): Promise<ArrayBuffer>;
+  /**
    * The digest; the hasher cannot be updated afterwards.
    * @throws StowageError `IO` when the worker failed.
    */
@@ -46,6 +52,10 @@ parentPort.on('message', (message) => {
       hashes.get(message.id).update(new Uint8Array(message.buffer, 0, message.length));
       parentPort.postMessage({ type: 'returned', id: message.id, buffer: message.buffer }, [message.buffer]);
       break;
+    case 'owned':
+      hashes.get(message.id).update(new Uint8Array(message.buffer, 0, message.length));
+      parentPort.postMessage({ type: 'hashed', id: message.id, buffer: message.buffer }, [message.buffer]);
+      break;
     case 'digest': {
       const hash = hashes.get(message.id);
       hashes.delete(message.id);
@@ -59,16 +69,17 @@ parentPort.on('message', (message) => {
 });
 `;
 
-type FromWorker = { type: 'returned'; id: number; buffer: ArrayBuffer } | { type: 'digest'; id: number; digest: string };
+type FromWorker = { type: 'returned' | 'hashed'; id: number; buffer: ArrayBuffer } | { type: 'digest'; id: number; digest: string };
 
 function isFromWorker(value: unknown): value is FromWorker {
   if (typeof value !== 'object' || value === null || !('type' in value) || !('id' in value) || typeof value.id !== 'number') return false;
-  if (value.type === 'returned') return 'buffer' in value && value.buffer instanceof ArrayBuffer;
+  if (value.type === 'returned' || value.type === 'hashed') return 'buffer' in value && value.buffer instanceof ArrayBuffer;
   return value.type === 'digest' && 'digest' in value && typeof value.digest === 'string';
 }
 
 interface Listener {
   returned(buffer: ArrayBuffer): void;
+  hashed(buffer: ArrayBuffer): void;
   digest(hex: string): void;
   failed(error: StowageError): void;
 }
@@ -93,6 +104,12 @@ class HashWorker {
     this.start().postMessage({ type: 'update', id, buffer, length }, [buffer]);
   }
 
+  /** A caller's block, transferred and sent back once hashed. */
+  updateOwned(id: number, buffer: ArrayBuffer, length: number): void {
+    this.hold();
+    this.start().postMessage({ type: 'owned', id, buffer, length }, [buffer]);
+  }
+
   digest(id: number): void {
     this.hold();
     this.start().postMessage({ type: 'digest', id });
@@ -111,8 +128,9 @@ class HashWorker {
       if (!isFromWorker(message)) return;
       this.release();
       const listener = this.listeners.get(message.id);
-      if (message.type === 'returned') listener?.returned(message.buffer);
-      else listener?.digest(message.digest);
+      if (message.type === 'digest') listener?.digest(message.digest);
+      else if (message.type === 'hashed') listener?.hashed(message.buffer);
+      else listener?.returned(message.buffer);
     });
     const fail = (error: unknown): void => {
       this.worker = undefined;
@@ -151,6 +169,8 @@ export class ThreadedHasher implements AsyncHasher {
   private filled = 0;
   private count = 0;
   private blockWaiter: (() => void) | undefined;
+  /** Callers' blocks at the worker, oldest first: the worker answers in order. */
+  private readonly ownedWaiters: { resolve: (block: ArrayBuffer) => void; reject: (error: StowageError) => void }[] = [];
   private digestWaiter: { resolve: (hex: string) => void; reject: (error: StowageError) => void } | undefined;
   private failure: StowageError | undefined;
   private finished = false;
@@ -164,6 +184,9 @@ export class ThreadedHasher implements AsyncHasher {
           this.free.push(buffer);
           this.wake();
         },
+        hashed: (buffer) => {
+          this.ownedWaiters.shift()?.resolve(buffer);
+        },
         digest: (hex) => {
           sharedWorker.close(this.id, false);
           this.digestWaiter?.resolve(`${this.algorithm}:${hex}`);
@@ -171,6 +194,7 @@ export class ThreadedHasher implements AsyncHasher {
         failed: (error) => {
           this.failure = error;
           this.wake();
+          for (const waiter of this.ownedWaiters.splice(0)) waiter.reject(error);
           this.digestWaiter?.reject(error);
         },
       },
@@ -189,6 +213,19 @@ export class ThreadedHasher implements AsyncHasher {
     return this.copy(chunk, 0);
   }
 
+  updateOwned(block: ArrayBuffer, length: number): Promise<ArrayBuffer> {
+    if (this.finished) return Promise.reject(new StowageError('INVALID_ARGUMENT', 'hasher already finished'));
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    // Bytes copied by `update` and not sent yet come first.
+    if (this.current !== undefined && this.filled > 0) this.send();
+    this.count += length;
+    const done = new Promise<ArrayBuffer>((resolve, reject) => {
+      this.ownedWaiters.push({ resolve, reject });
+    });
+    sharedWorker.updateOwned(this.id, block, length);
+    return done;
+  }
+
   async digest(): Promise<string> {
     if (this.failure !== undefined) throw this.failure;
     this.finished = true;
@@ -204,6 +241,9 @@ export class ThreadedHasher implements AsyncHasher {
     if (this.finished && this.digestWaiter !== undefined) return;
     this.finished = true;
     sharedWorker.close(this.id, true);
+    // No answer comes for blocks still at the worker: their writers must not wait for one.
+    const released = new StowageError('ABORTED', 'hasher disposed');
+    for (const waiter of this.ownedWaiters.splice(0)) waiter.reject(released);
   }
 
   /** Copies `chunk` from `offset` into blocks, sending each full one; waits when every block is at the worker. */
@@ -265,6 +305,11 @@ export class InlineHasher implements AsyncHasher {
 
   update(chunk: Uint8Array): void {
     this.hasher.update(chunk);
+  }
+
+  updateOwned(block: ArrayBuffer, length: number): Promise<ArrayBuffer> {
+    this.hasher.update(new Uint8Array(block, 0, length));
+    return Promise.resolve(block);
   }
 
   digest(): Promise<string> {

@@ -135,8 +135,11 @@ export async function uploadFile(endpoint: RepositoryEndpoint, path: string, opt
     const checkOptions = { operation, signal };
 
     const cached = options.digestCache?.get(full, identity);
-    if (cached !== undefined && (await blobExists(endpoint, cached, checkOptions))) {
-      return { descriptor: describe(cached), outcome: 'exists', bytesRead: 0, bytesSent: 0, resumedFrom: 0 };
+    // The digest the registry was found not to have: no second HEAD for it once the file is hashed.
+    let absent: string | undefined;
+    if (cached !== undefined) {
+      if (await blobExists(endpoint, cached, checkOptions)) return { descriptor: describe(cached), outcome: 'exists', bytesRead: 0, bytesSent: 0, resumedFrom: 0 };
+      absent = cached;
     }
 
     const source = new FileSource(handle, size, operation);
@@ -148,10 +151,11 @@ export async function uploadFile(endpoint: RepositoryEndpoint, path: string, opt
       hasher.update(bytes);
       const desc = describe(hasher.digest());
       options.digestCache?.set(full, identity, desc.digest, readStartedAt);
-      if (await blobExists(endpoint, desc.digest, checkOptions)) {
+      if (desc.digest !== absent && (await blobExists(endpoint, desc.digest, checkOptions))) {
         return { descriptor: desc, outcome: 'exists', bytesRead: source.bytesRead, bytesSent: 0, resumedFrom: 0 };
       }
-      await uploadBlob(endpoint, desc, bytes, { operation, signal, ...settingsOf(options) });
+      // Hashed just above: the upload need not hash the bytes again.
+      await uploadBlob(endpoint, desc, bytes, { operation, signal, verified: true, ...settingsOf(options) });
       options.onProgress?.(size);
       return { descriptor: desc, outcome: 'uploaded', bytesRead: source.bytesRead, bytesSent: size, resumedFrom: 0 };
     }

@@ -33,6 +33,8 @@ export interface UploadOptions {
   /** Names the operation and reference in messages. */
   operation: string;
   signal?: AbortSignal | undefined;
+  /** Bytes in memory were hashed against the descriptor by the caller: not hashed again before sending. */
+  verified?: boolean;
 }
 
 /** How blobs are cut into requests. */
@@ -833,7 +835,7 @@ class ChunkedUpload {
  *   `IO` (the content stream failed), `TOO_LARGE` from the PUT.
  */
 export async function uploadBlob(endpoint: RepositoryEndpoint, desc: Descriptor, content: Content, options: UploadOptions & UploadSettings): Promise<void> {
-  if (content instanceof Uint8Array) verifyBytes(content, desc, options.operation);
+  if (content instanceof Uint8Array && options.verified !== true) verifyBytes(content, desc, options.operation);
   const chunkSize = options.chunkSize ?? defaultChunkSize;
   const monolithicLimit = options.monolithicLimit ?? defaultMonolithicLimit;
   let start: UploadStart;

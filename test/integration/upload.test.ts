@@ -291,6 +291,23 @@ describe('digest cache', () => {
     expect(exchanges('POST')).toHaveLength(0);
     expect(exchanges('HEAD').length).toBeGreaterThanOrEqual(1);
   });
+
+  it('a small file whose cached digest another repository lacks costs one HEAD there, and is hashed once', async () => {
+    const small = join(sandbox, 'src', 'small-cached.bin');
+    await writeRandomFile(small, 2 * mebibyte);
+    await settle(small);
+    const state = await mkdtemp(join(sandbox, 'state-'));
+    const cache = await DigestCache.open(state);
+    const first = await throughProxy(uniqueRepository('upload-cache-a')).pushFile(small, { digestCache: cache });
+    expect(first.outcome).toBe('uploaded');
+
+    proxy.reset();
+    expect(cache.get(small, fileIdentity(await stat(small, { bigint: true })))).toBe(first.descriptor.digest);
+    const second = await throughProxy(uniqueRepository('upload-cache-b')).pushFile(small, { digestCache: cache });
+    expect(second).toMatchObject({ descriptor: first.descriptor, outcome: 'uploaded', bytesSent: 2 * mebibyte });
+    // The HEAD for the cached digest answered 404: the same digest is not asked about again after hashing.
+    expect(proxy.exchanges.map((exchange) => exchange.method)).toEqual(['HEAD', 'POST', 'PUT']);
+  });
 });
 
 describe('resume across runs', () => {

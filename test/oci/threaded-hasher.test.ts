@@ -47,6 +47,34 @@ describe('ThreadedHasher', () => {
   });
 });
 
+describe('updateOwned', () => {
+  it.each([
+    ['ThreadedHasher', () => new ThreadedHasher()],
+    ['InlineHasher', () => new InlineHasher()],
+  ])('%s: owned blocks mixed with copied chunks hash in order, and each block comes back whole', async (_name, make: () => AsyncHasher) => {
+    const copied = randomBytes(300_000);
+    const owned = randomBytes(1024 * 1024);
+    const tail = randomBytes(77);
+    const hasher = make();
+    await feed(hasher, copied, 65_536);
+    const block = new ArrayBuffer(owned.byteLength + 10);
+    new Uint8Array(block).set(owned);
+    const back = await hasher.updateOwned(block, owned.byteLength);
+    expect(back.byteLength).toBe(owned.byteLength + 10);
+    expect(Buffer.from(back, 0, owned.byteLength).equals(owned)).toBe(true);
+    await feed(hasher, tail, 10);
+    expect(hasher.size).toBe(copied.byteLength + owned.byteLength + tail.byteLength);
+    expect(await hasher.digest()).toBe(`sha256:${createHash('sha256').update(copied).update(owned).update(tail).digest('hex')}`);
+  });
+
+  it('a disposed ThreadedHasher releases the writers waiting for their blocks', async () => {
+    const hasher = new ThreadedHasher();
+    const pending = hasher.updateOwned(new ArrayBuffer(4 * 1024 * 1024), 4 * 1024 * 1024);
+    hasher.dispose();
+    await expect(pending).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+});
+
 describe('hasherFor and asyncVerifyResult', () => {
   it('hashes small content inline and large content on the worker', () => {
     expect(hasherFor('sha256', 1000)).toBeInstanceOf(InlineHasher);

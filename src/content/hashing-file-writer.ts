@@ -1,0 +1,143 @@
+/**
+ * Writes a download to a file while it is hashed, with each byte copied once in user space. Chunks from the
+ * network (64 KiB or less) are copied into 1 MiB blocks; a full block is written at its offset (on libuv's
+ * thread pool), then handed to the hasher (transferred to the hashing thread for large blobs, not copied)
+ * and comes back to the pool once hashed. Up to {@link blocksInFlight} blocks are out at once, so the socket,
+ * the disk and the hash work side by side and memory stays flat.
+ *
+ * Measured on a 2-core machine: blocks must be plain `ArrayBuffer`s (V8 copies into a `SharedArrayBuffer`
+ * with a slow relaxed memmove), and writes must go one at a time (concurrent writes to one file spin on its
+ * inode lock: seconds of system time per GiB).
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { StowageError, describeError } from '../errors.js';
+import type { AsyncHasher } from '../oci/threaded-hasher.js';
+
+const blockBytes = 1024 * 1024;
+/** Blocks one writer may have at the disk or the hasher at once. */
+export const blocksInFlight = 8;
+/** Free blocks kept for the next writer (the pool's memory bound when idle). */
+const poolLimit = 16;
+const pool: ArrayBuffer[] = [];
+
+function takeBlock(): ArrayBuffer {
+  return pool.pop() ?? new ArrayBuffer(blockBytes);
+}
+
+function returnBlock(block: ArrayBuffer): void {
+  if (pool.length < poolLimit && block.byteLength === blockBytes) pool.push(block);
+}
+
+/** Writes to an open file from `start` on, feeding `hasher` with the same bytes, in order. */
+export class HashingFileWriter {
+  private current: ArrayBuffer | undefined;
+  private filled = 0;
+  private position: number;
+  private out = 0;
+  private readonly inFlight = new Set<Promise<void>>();
+  private lastWrite: Promise<unknown> = Promise.resolve();
+  private waiter: (() => void) | undefined;
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly handle: FileHandle,
+    start: number,
+    private readonly hasher: AsyncHasher,
+    private readonly what: string,
+  ) {
+    this.position = start;
+  }
+
+  /**
+   * Takes `chunk` (it may be reused once this returns). When it returns a promise, await it before the next
+   * write: every block is out.
+   * @throws what a write or the hasher failed with earlier.
+   */
+  write(chunk: Uint8Array): void | Promise<void> {
+    if (this.failure !== undefined) throw this.failure.error;
+    let at = 0;
+    while (at < chunk.byteLength) {
+      if (this.current === undefined) {
+        if (this.out >= blocksInFlight) {
+          const rest = chunk.subarray(at);
+          return this.whenBlockFree().then(() => this.write(rest));
+        }
+        this.current = takeBlock();
+        this.filled = 0;
+      }
+      const length = Math.min(chunk.byteLength - at, blockBytes - this.filled);
+      new Uint8Array(this.current, this.filled, length).set(chunk.subarray(at, at + length));
+      this.filled += length;
+      at += length;
+      if (this.filled === blockBytes) this.dispatch();
+    }
+    return undefined;
+  }
+
+  /**
+   * Writes what is left and waits until every byte is on the file and hashed.
+   * @throws StowageError `IO` (the write failed), and what the hasher failed with.
+   */
+  async finish(): Promise<void> {
+    if (this.failure === undefined && this.current !== undefined && this.filled > 0) this.dispatch();
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    if (this.current !== undefined) {
+      returnBlock(this.current);
+      this.current = undefined;
+    }
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+
+  private dispatch(): void {
+    const block = this.current;
+    if (block === undefined) return;
+    const length = this.filled;
+    const position = this.position;
+    this.current = undefined;
+    this.filled = 0;
+    this.position += length;
+    this.out += 1;
+    // Writes go one at a time; each block reaches the hasher once it is on the file, so in order, and is
+    // hashed while the next block is written.
+    const written = this.lastWrite.then(async () => {
+      if (this.failure !== undefined) return block;
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await this.handle.write(new Uint8Array(block, 0, length), 0, length, position));
+      } catch (error) {
+        throw new StowageError('IO', `${this.what}: writing failed: ${describeError(error)}`, { cause: error });
+      }
+      if (bytesWritten !== length) throw new StowageError('IO', `${this.what}: short write at byte ${position}`);
+      return block;
+    });
+    this.lastWrite = written.catch(() => undefined);
+    const task = written.then((done) => {
+      const hashed = this.failure === undefined ? this.hasher.updateOwned(done, length) : Promise.resolve(done);
+      void hashed.then(returnBlock, () => undefined);
+      return hashed;
+    });
+    const settled = task.then(
+      () => undefined,
+      (error: unknown) => {
+        this.failure ??= { error };
+      },
+    );
+    this.inFlight.add(settled);
+    void settled.finally(() => {
+      this.inFlight.delete(settled);
+      this.out -= 1;
+      const waiter = this.waiter;
+      this.waiter = undefined;
+      waiter?.();
+    });
+  }
+
+  private whenBlockFree(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiter = () => {
+        if (this.failure === undefined) resolve();
+        else reject(this.failure.error instanceof Error ? this.failure.error : new StowageError('IO', `${this.what}: ${describeError(this.failure.error)}`));
+      };
+    });
+  }
+}
