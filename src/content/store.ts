@@ -73,8 +73,19 @@ export interface ReferenceFetcher {
 
 /** Optional: make a blob of another repository of the same registry available without uploading it. */
 export interface Mounter {
-  /** Returns true when mounted; false when the registry wants the bytes uploaded instead. */
-  mount(desc: Descriptor, fromRepository: string, options?: OperationOptions): Promise<boolean>;
+  /**
+   * Returns true when mounted; false when the registry wants the bytes instead: then, with
+   * `options.content`, they have been uploaded (into the session the registry opened for them).
+   */
+  mount(desc: Descriptor, fromRepository: string, options?: MountOptions): Promise<boolean>;
+  /** The repository of this registry that `source` is, when blobs can be mounted from it; else undefined. */
+  mountableFrom?(source: unknown): string | undefined;
+}
+
+/** Options of {@link Mounter.mount}. */
+export interface MountOptions extends OperationOptions {
+  /** The blob's bytes, asked for only when the registry cannot mount it. */
+  content?: () => Promise<Content>;
 }
 
 /** What {@link RangeFetcher.fetchRange} returns: where the content starts, and the bytes from there. */

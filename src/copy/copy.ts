@@ -102,14 +102,11 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
   const result: CopyGraphResult = { rootPushedAs: undefined };
   let firstFailure: { error: unknown } | undefined;
 
+  // Between two repositories of one registry, blobs are mounted, not copied (when the caller names no candidates).
+  const sameRegistry = isMounter(dst) ? dst.mountableFrom?.(src) : undefined;
+  const mountCandidates = options.mountCandidates ?? (sameRegistry === undefined ? undefined : () => [sameRegistry]);
+
   const transferBlob = async (desc: Descriptor): Promise<void> => {
-    for (const from of options.mountCandidates?.(desc) ?? []) {
-      if (isMounter(dst) && (await dst.mount(desc, from, { signal }))) {
-        options.onMounted?.(desc, from);
-        return;
-      }
-    }
-    options.onStart?.(desc);
     const observed = (fetched: Readable, start: number): Readable => {
       let stream = fetched;
       if (options.onProgress) {
@@ -123,6 +120,24 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
       stream.on('error', () => undefined);
       return stream;
     };
+    const candidates = isMounter(dst) ? (mountCandidates?.(desc) ?? []) : [];
+    for (const [index, from] of candidates.entries()) {
+      // The last try uploads into the session a registry opens when it cannot mount: one POST, not two.
+      const last = index === candidates.length - 1;
+      const content = async (): Promise<Readable> => {
+        options.onStart?.(desc);
+        return observed(await src.fetch(desc, { signal }), 0);
+      };
+      if (isMounter(dst) && (await dst.mount(desc, from, { signal, ...(last ? { content } : {}) }))) {
+        options.onMounted?.(desc, from);
+        return;
+      }
+      if (last) {
+        options.onDone?.(desc);
+        return;
+      }
+    }
+    options.onStart?.(desc);
     if (isResumablePusher(dst) && isRangeFetcher(src)) {
       // The destination may hold the start of the blob from an interrupted transfer: it asks for the rest.
       await dst.pushResumable(desc, async (offset) => {

@@ -16,6 +16,7 @@ import {
   type Deleter,
   type FilePusher,
   type Mounter,
+  type MountOptions,
   type OperationOptions,
   type PushFileOptions,
   type PushFileResult,
@@ -422,21 +423,37 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
 
   /**
    * Mounts a blob from another repository of the same registry (`POST ?mount=<digest>&from=<repo>`).
-   * Returns true when mounted (201); false when the registry wants the bytes instead (202: the session it
-   * opened is cancelled, best effort).
+   * Returns true when mounted (201). When the registry wants the bytes instead (202), they come from
+   * `options.content` and are uploaded into the session it opened (false once uploaded); without
+   * `content`, that session is cancelled, best effort, and false returned.
    * @throws StowageError `INVALID_REFERENCE` (a malformed repository name), `INVALID_DIGEST`,
-   *   `DIGEST_MISMATCH` (mounted another digest), `UNSUPPORTED`, and the codes listed on the class.
+   *   `DIGEST_MISMATCH` (mounted another digest, or the uploaded bytes differ), `UNSUPPORTED`, what
+   *   `content` throws, and the codes listed on the class.
    */
-  async mount(desc: Descriptor, fromRepository: string, options: OperationOptions = {}): Promise<boolean> {
+  async mount(desc: Descriptor, fromRepository: string, options: MountOptions = {}): Promise<boolean> {
     const operation = `mount blob ${this.display(desc.digest)} from ${fromRepository}`;
     const digest = this.checkDigest(desc.digest, operation);
     if (!isValidRepository(fromRepository)) {
       throw new StowageError('INVALID_REFERENCE', `${operation}: invalid repository "${fromRepository}"`);
     }
+    if (options.content !== undefined) {
+      const outcome = await uploadBlob(this.endpoint, desc, options.content, { operation, signal: options.signal, mountFrom: fromRepository, ...this.uploads });
+      return outcome === 'mounted';
+    }
     const start = await startUpload(this.endpoint, { operation, signal: options.signal, mount: { digest, from: fromRepository } });
     if (start.mounted) return true;
     await cancelUpload(this.endpoint, start.location, operation);
     return false;
+  }
+
+  /**
+   * The repository `source` is when its blobs can be mounted here: a {@link RemoteRepository} of the same
+   * registry, reached with the same client (so the same credentials), other than this one.
+   */
+  mountableFrom(source: unknown): string | undefined {
+    if (!(source instanceof RemoteRepository) || source === this) return undefined;
+    if (source.client !== this.client || source.baseUrl.href !== this.baseUrl.href || source.repository === this.repository) return undefined;
+    return source.repository;
   }
 
   private async request(

@@ -827,28 +827,50 @@ class ChunkedUpload {
 }
 
 /**
- * Uploads a blob whose descriptor is known: opens a session, then sends the bytes in one streaming PUT (up to
- * `monolithicLimit`) or in PATCH chunks (beyond it; bytes in memory can be resumed after a failed chunk, a
- * stream cannot), and cancels the session when that fails. Bytes in memory are verified before any request;
- * a stream is verified as it is sent, and a chunked stream is checked before the closing PUT.
+ * Uploads a blob whose descriptor is known: opens a session (with `mountFrom`, a cross-repository mount
+ * first: 201 is done, 202 continues in the session the registry opened), then sends the bytes in one
+ * streaming PUT (up to `monolithicLimit`) or in PATCH chunks (beyond it; bytes in memory can be resumed after
+ * a failed chunk, a stream cannot), and cancels the session when that fails. `content` may be a function: it
+ * is called only when the bytes are needed (not after a mount). Bytes in memory are verified before they are
+ * sent; a stream is verified as it is sent, and a chunked stream is checked before the closing PUT.
+ * Returns `mounted` or `uploaded`.
  * @throws StowageError as {@link startUpload} and {@link chunkedUpload}, and `SIZE_MISMATCH`, `DIGEST_MISMATCH`,
- *   `IO` (the content stream failed), `TOO_LARGE` from the PUT.
+ *   `IO` (the content stream failed), `TOO_LARGE` from the PUT, and what `content` throws.
  */
-export async function uploadBlob(endpoint: RepositoryEndpoint, desc: Descriptor, content: Content, options: UploadOptions & UploadSettings): Promise<void> {
+export async function uploadBlob(
+  endpoint: RepositoryEndpoint,
+  desc: Descriptor,
+  content: Content | (() => Promise<Content>),
+  options: UploadOptions & UploadSettings & { mountFrom?: string | undefined },
+): Promise<'mounted' | 'uploaded'> {
   if (content instanceof Uint8Array && options.verified !== true) verifyBytes(content, desc, options.operation);
   const chunkSize = options.chunkSize ?? defaultChunkSize;
   const monolithicLimit = options.monolithicLimit ?? defaultMonolithicLimit;
+  const release = (): void => {
+    if (content instanceof Readable) content.destroy();
+  };
   let start: UploadStart;
   try {
     throwIfAborted(options.signal, options.operation);
-    start = await startUpload(endpoint, options);
+    start = await startUpload(endpoint, { ...options, ...(options.mountFrom === undefined ? {} : { mount: { digest: desc.digest, from: options.mountFrom } }) });
   } catch (error) {
-    if (!(content instanceof Uint8Array)) content.destroy();
+    release();
     throw error;
   }
-  if (start.mounted) return;
+  if (start.mounted) {
+    release();
+    return 'mounted';
+  }
+  let bytes: Content;
+  try {
+    bytes = typeof content === 'function' ? await content() : content;
+    if (typeof content === 'function' && bytes instanceof Uint8Array) verifyBytes(bytes, desc, options.operation);
+  } catch (error) {
+    await cancelUpload(endpoint, start.location, options.operation);
+    throw error;
+  }
   if (desc.size > monolithicLimit) {
-    const source: ChunkSource = content instanceof Uint8Array ? { kind: 'seekable', source: bytesSource(content) } : { kind: 'stream', stream: content, size: desc.size };
+    const source: ChunkSource = bytes instanceof Uint8Array ? { kind: 'seekable', source: bytesSource(bytes) } : { kind: 'stream', stream: bytes, size: desc.size };
     try {
       await chunkedUpload(endpoint, source, {
         operation: options.operation,
@@ -858,14 +880,15 @@ export async function uploadBlob(endpoint: RepositoryEndpoint, desc: Descriptor,
         opened: start.minChunkLength === undefined ? { location: start.location } : { location: start.location, minChunkLength: start.minChunkLength },
       });
     } finally {
-      if (!(content instanceof Uint8Array)) content.destroy();
+      if (!(bytes instanceof Uint8Array)) bytes.destroy();
     }
-    return;
+    return 'uploaded';
   }
   try {
-    await putBlob(endpoint, start.location, desc, content, options);
+    await putBlob(endpoint, start.location, desc, bytes, options);
   } catch (error) {
     await cancelUpload(endpoint, start.location, options.operation);
     throw error;
   }
+  return 'uploaded';
 }

@@ -199,10 +199,29 @@ describe('copy with mount candidates between repositories of one registry', () =
     const puts = requests.filter((line) => /"(PATCH|PUT) \/v2\/[^ ]+\/blobs\/uploads\//.test(line));
     expect(puts).toHaveLength(1);
     expect(puts[0]).toContain(`digest=${encodeURIComponent(bigLayer.digest)}`);
-    // Every refused mount opened a session (202) that was cancelled again.
+    // Every refused mount opened a session (202). Where another candidate was left, it was cancelled; the big
+    // layer had none left, so its bytes went into that session: no second POST for it.
     const refused = requests.filter((line) => line.includes(`from=${empty}`));
     expect(refused).toHaveLength(1 + others.length);
-    expect(requests.filter((line) => line.includes(`"DELETE /v2/${destination.repository}/blobs/uploads/`))).toHaveLength(refused.length);
+    expect(requests.filter((line) => line.includes(`"DELETE /v2/${destination.repository}/blobs/uploads/`))).toHaveLength(others.length);
+    expect(requests.filter((line) => line.includes(`"POST /v2/${destination.repository}/blobs/uploads/`))).toHaveLength(refused.length + others.length);
     expect((await fetchAll(destination, bigLayer)).byteLength).toBe(bigLayer.size);
+  });
+
+  it('mounts on its own between two repositories of one registry reached with one client: no blob bytes go up', async () => {
+    const running = registry();
+    const source = repositoryOf(running);
+    const { root, layers } = await pushSample(source, 'v1');
+    // One client for both, as the CLI has for one registry and one set of credentials.
+    const destination = new RemoteRepository({ registry: running.host, repository: uniqueRepository('copy-auto'), client: source.client });
+    expect(destination.mountableFrom(source)).toBe(source.repository);
+    expect(repositoryOf(running).mountableFrom(source)).toBeUndefined();
+
+    const mounted: string[] = [];
+    await copy(source, 'v1', destination, 'v2', { onMounted: (desc) => mounted.push(desc.digest) });
+    expect(mounted.sort()).toEqual([...layers.map((layer) => layer.digest), emptyDescriptor.digest].sort());
+    const requests = requestsFor(running, destination.repository);
+    expect(requests.filter((line) => /"(PATCH|PUT) \/v2\/[^ ]+\/blobs\/uploads\//.test(line))).toEqual([]);
+    expect((await destination.resolve('v2')).digest).toBe(root.digest);
   });
 });
