@@ -1,12 +1,12 @@
 /**
- * What every command shares: an AbortSignal that Ctrl-C fires (exit 130), one table from error codes to
+ * What every command shares: an AbortSignal that Ctrl-C (exit 130) and SIGTERM (exit 143) fire, one table from error codes to
  * exit codes, one-line errors (`Error: <what>: <why>`, stack only with --debug), and stdout/stderr helpers.
  */
 import { Command, Flags } from '@oclif/core';
 import { isStowageError, StowageError, type ErrorCode } from '../src/index.js';
 
-/** Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted. */
-export const ExitCode = { success: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+/** Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). */
+export const ExitCode = { success: 0, failure: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
 
 const exitCodeOf: Partial<Record<ErrorCode, number>> = {
   INVALID_REFERENCE: ExitCode.usage,
@@ -37,10 +37,15 @@ export abstract class BaseCommand extends Command {
 
   private readonly controller = new AbortController();
   private interrupts = 0;
-  private readonly onSigint = (): void => {
+  /** The exit code of the signal that stopped the command: 130 for SIGINT, 143 for SIGTERM. */
+  private interruptedWith: number = ExitCode.interrupted;
+  // SIGTERM (a CI job's timeout, `timeout`, `docker stop`) stops a transfer as Ctrl-C does, so that what
+  // arrived is kept for the next run and temp files are removed; a second signal exits at once.
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
     this.interrupts++;
-    if (this.interrupts > 1) process.exit(ExitCode.interrupted);
-    this.controller.abort(new StowageError('ABORTED', 'interrupted'));
+    this.interruptedWith = signal === 'SIGTERM' ? ExitCode.terminated : ExitCode.interrupted;
+    if (this.interrupts > 1) process.exit(this.interruptedWith);
+    this.controller.abort(new StowageError('ABORTED', signal === 'SIGTERM' ? 'terminated' : 'interrupted'));
   };
 
   /** Fires on Ctrl-C; pass it to every library call. */
@@ -50,11 +55,13 @@ export abstract class BaseCommand extends Command {
 
   override async init(): Promise<void> {
     await super.init();
-    process.on('SIGINT', this.onSigint);
+    process.on('SIGINT', this.onSignal);
+    process.on('SIGTERM', this.onSignal);
   }
 
   override async finally(error: Error | undefined): Promise<void> {
-    process.off('SIGINT', this.onSigint);
+    process.off('SIGINT', this.onSignal);
+    process.off('SIGTERM', this.onSignal);
     await super.finally(error);
   }
 
@@ -97,7 +104,7 @@ export abstract class BaseCommand extends Command {
       message = message.split('\n')[0] ?? message;
       hint = `see "${this.config.bin} ${this.id ?? ''} --help"`.replace(/ +--help/, ' --help');
     }
-    if (this.controller.signal.aborted && this.interrupts > 0) code = ExitCode.interrupted;
+    if (this.controller.signal.aborted && this.interrupts > 0) code = this.interruptedWith;
     process.stderr.write(`Error: ${message.replace(/^Error: /, '')}\n`);
     if (hint !== undefined) process.stderr.write(`Hint: ${hint}\n`);
     if (this.debugEnabled) process.stderr.write(`${describeChain(error)}\n`);

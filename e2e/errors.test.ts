@@ -333,8 +333,11 @@ async function waitUntil(condition: () => Promise<boolean>, what: string, timeou
 }
 
 describe('Ctrl-C', () => {
-  it('interrupts a pull mid-transfer: exit 130; the download is kept as .big.bin.<hex12>.partial and the next pull completes it', async () => {
-    const repository = uniqueRepository('e2e-sigint');
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s interrupts a pull mid-transfer: exit %i; the download is kept as .big.bin.<hex12>.partial and the next pull completes it', async (signal, exitCode) => {
+    const repository = uniqueRepository(`e2e-${signal.toLowerCase()}`);
     // A sparse 64 MiB file: cheap to make, and far larger than what the proxy lets through (8 MiB), so the
     // download is held mid-blob whatever the machine's speed.
     const size = 64 * 1024 * 1024;
@@ -345,7 +348,7 @@ describe('Ctrl-C', () => {
 
     const proxy = await startStallProxy(Number(registry().host.split(':')[1]), 8 * 1024 * 1024);
     try {
-      const out = await ws.mkdir('sigint-out');
+      const out = await ws.mkdir(`${signal.toLowerCase()}-out`);
       const pull = startStowage(['pull', `${proxy.host}/${repository}:v1`, '-o', out], { cwd: ws.dir, env: ws.env });
       let exited = false;
       void pull.result.then(() => (exited = true));
@@ -355,12 +358,12 @@ describe('Ctrl-C', () => {
       expect(exited).toBe(false);
       expect((await temporaryFiles(out)).length).toBeGreaterThan(0);
 
-      pull.child.kill('SIGINT');
+      pull.child.kill(signal);
       const timer = setTimeout(() => pull.child.kill('SIGKILL'), 20_000);
       const result = await pull.result;
       clearTimeout(timer);
       expect(result.signal, result.stderr).toBeNull();
-      expect(result.code, result.stderr).toBe(130);
+      expect(result.code, result.stderr).toBe(exitCode);
       expect(result.stderr).not.toMatch(/^\s+at /m);
       expect(stderrLines(result).filter((line) => line.startsWith('Error:'))).toHaveLength(1);
       // What arrived is kept for the next pull, under a name from the file and the digest; nothing else.
