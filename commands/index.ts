@@ -1,4 +1,6 @@
 /** The explicit command map oclif loads (package.json `oclif.commands`); ids use ":" for topics. */
+import Attach from './attach.js';
+import Discover from './discover.js';
 import Login from './login.js';
 import Logout from './logout.js';
 import Pull from './pull.js';
@@ -13,6 +15,8 @@ export const commands = {
   pull: Pull,
   tag: Tag,
   resolve: Resolve,
+  attach: Attach,
+  discover: Discover,
   'repo:tags': RepoTags,
   login: Login,
   logout: Logout,

@@ -4,7 +4,7 @@ import { BaseCommand } from './base-command.js';
 import { concurrencyFlag, formatFlags, layoutFlags, remoteFlags, ttyFlags } from './flags/remote.js';
 import { openTarget } from './target.js';
 import { Progress, progressEnabled } from './ui/progress.js';
-import { Annotation, copy, FileStore, pullSuccessors, StowageError, titleOf, type Descriptor } from '../src/index.js';
+import { Annotation, copy, FileStore, pullSuccessors, StowageError, titleOf, type Descriptor, type ParsedManifest } from '../src/index.js';
 
 export default class Pull extends BaseCommand {
   static override summary = 'Pull the files of an artifact from a registry or an OCI image layout';
@@ -26,6 +26,7 @@ outside the output directory are refused unless --allow-path-traversal.`;
     output: Flags.string({ char: 'o', description: 'output directory', default: '.' }),
     'keep-old-files': Flags.boolean({ char: 'k', description: 'fail instead of overwriting an existing file' }),
     'allow-path-traversal': Flags.boolean({ char: 'T', description: 'allow file names that land outside the output directory' }),
+    'include-subject': Flags.boolean({ description: 'also pull the subject of the manifest (what a referrer is attached to), recursively' }),
     ...concurrencyFlag(3),
     ...remoteFlags,
     ...layoutFlags,
@@ -51,7 +52,7 @@ outside the output directory are refused unless --allow-path-traversal.`;
       root = await copy(opened.target, opened.selector, store, undefined, {
         concurrency: flags.concurrency,
         signal,
-        successors: pullSuccessors,
+        successors: flags['include-subject'] ? withSubject : pullSuccessors,
         ...hooks,
         onDone: (desc) => {
           if (titleOf(desc) !== undefined) written.push(desc);
@@ -81,6 +82,14 @@ outside the output directory are refused unless --allow-path-traversal.`;
     this.out(`Pulled [${opened.kind}] ${opened.display(opened.selector)}`);
     this.out(`Digest: ${root.digest}`);
   }
+}
+
+/** What a pull descends into with --include-subject: the files, and the subject manifest too. */
+function withSubject(node: Descriptor, parsed: ParsedManifest): Descriptor[] {
+  const children = pullSuccessors(node, parsed);
+  const subject = parsed.kind === 'index' ? parsed.index.subject : parsed.manifest.subject;
+  if (subject !== undefined) children.push({ mediaType: subject.mediaType, digest: subject.digest, size: subject.size });
+  return children;
 }
 
 /** Where a pulled blob went: the absolute path, with a trailing "/" for an unpacked directory (as ORAS prints it). */

@@ -61,6 +61,23 @@ export { BasicAuthHandler } from './registry/auth/basic.js';
 export { RegistryAuthHandler, type RegistryAuthOptions } from './registry/auth/registry-auth.js';
 export { mergeScopes, repositoryScope, scopesCover, type RepositoryAction } from './registry/auth/scope.js';
 export { RemoteRepository, type RemoteRepositoryOptions } from './registry/repository.js';
+export {
+  readFallbackIndex,
+  updateFallbackIndex,
+  fallbackUpdateAnnotation,
+  defaultSettleMs,
+  maxReferrersPages,
+  maxReferrersBytes,
+  type ReferrersMode,
+  type FallbackIndex,
+  type FallbackUpdateOptions,
+  type FallbackUpdateResult,
+  type ReferrersRepository,
+} from './registry/referrers.js';
+export { fallbackTag, referrerDescriptor, referrerInfo, filterByArtifactType, canHaveSubject, type ReferrerInfo } from './oci/referrers.js';
+export { parsePlatform, formatPlatform, platformMatches, type PlatformSelector } from './oci/platform.js';
+export { selectPlatform } from './content/select-platform.js';
+export { referrerTree, referrersAmong, maxReferrerDepth, type ReferrerNode, type ReferrerTreeOptions } from './content/referrers.js';
 export { RemoteRegistry, type RemoteRegistryOptions, type CatalogOptions, type PingResult } from './registry/registry.js';
 export { MemoryStore } from './content/memory-store.js';
 export { OciLayoutStore, type OciLayoutOpenOptions } from './content/oci-layout-store.js';

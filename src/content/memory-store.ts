@@ -7,12 +7,15 @@ import { isValidTag } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { linksTo, manifestLinks, type ManifestLinks } from './manifest-links.js';
 import { discardContent, readVerified } from './read-verified.js';
+import { referrersAmong } from './referrers.js';
 import {
   maxManifestBytes,
   type Content,
   type Deleter,
   type OperationOptions,
   type PredecessorFinder,
+  type ReferrerLister,
+  type ReferrersOptions,
   type TagListOptions,
   type TagLister,
   type Target,
@@ -24,10 +27,11 @@ interface StoredManifest {
 }
 
 /**
- * A {@link Target} in memory, with {@link Deleter}, {@link TagLister} and {@link PredecessorFinder}.
+ * A {@link Target} in memory, with {@link Deleter}, {@link TagLister}, {@link PredecessorFinder} and
+ * {@link ReferrerLister}.
  * Content is verified on push; manifests are parsed on push so the graph can be walked backwards.
  */
-export class MemoryStore implements Target, Deleter, TagLister, PredecessorFinder {
+export class MemoryStore implements Target, Deleter, TagLister, PredecessorFinder, ReferrerLister {
   /** Content by digest. */
   private readonly blobs = new Map<string, Buffer>();
   /** Every manifest pushed, by digest, whether tagged or not. */
@@ -160,6 +164,17 @@ export class MemoryStore implements Target, Deleter, TagLister, PredecessorFinde
       }
       return found;
     });
+  }
+
+  /**
+   * The manifests whose `subject` is `desc`, from the stored graph, as one page of referrer descriptors
+   * (artifact type and annotations copied in), optionally of one artifact type.
+   * @throws StowageError `ABORTED`.
+   */
+  async *referrers(desc: Descriptor, options: ReferrersOptions = {}): AsyncIterable<Descriptor[]> {
+    throwIfAborted(options.signal, `list referrers of ${desc.digest}`);
+    const candidates = [...this.manifests.values()].filter((manifest) => manifest.links.subject?.digest === desc.digest).map((manifest) => manifest.descriptor);
+    yield await referrersAmong(this, desc, candidates, options);
   }
 }
 

@@ -17,6 +17,7 @@ import { imageIndexSchema, mediaTypeSchema, ociLayoutFileSchema, parseJson, type
 import { acquireFileLock, defaultStaleLockMs, errnoCode } from './file-lock.js';
 import { linksTo, manifestLinks, type ManifestLinks } from './manifest-links.js';
 import { discardContent, forEachVerifiedChunk, readVerified } from './read-verified.js';
+import { referrersAmong } from './referrers.js';
 import {
   fetchBytes,
   maxManifestBytes,
@@ -24,6 +25,8 @@ import {
   type Deleter,
   type OperationOptions,
   type PredecessorFinder,
+  type ReferrerLister,
+  type ReferrersOptions,
   type TagListOptions,
   type TagLister,
   type Target,
@@ -50,13 +53,13 @@ const supportedLayoutVersion = /^1\.[0-9]+\.[0-9]+$/;
 const mediaTypeFieldSchema = z.looseObject({ mediaType: mediaTypeSchema });
 
 /**
- * A {@link Target} on an OCI image layout directory, with {@link Deleter}, {@link TagLister} and
- * {@link PredecessorFinder}. Open one with {@link OciLayoutStore.open}.
+ * A {@link Target} on an OCI image layout directory, with {@link Deleter}, {@link TagLister},
+ * {@link PredecessorFinder} and {@link ReferrerLister}. Open one with {@link OciLayoutStore.open}.
  *
  * Like ORAS, every manifest pushed is listed in index.json: with `org.opencontainers.image.ref.name` when
  * tagged, without it otherwise, so that untagged manifests and referrers can be found.
  */
-export class OciLayoutStore implements Target, Deleter, TagLister, PredecessorFinder {
+export class OciLayoutStore implements Target, Deleter, TagLister, PredecessorFinder, ReferrerLister {
   /** The absolute path of the layout directory. */
   readonly directory: string;
   private readonly staleLockMs: number;
@@ -328,6 +331,23 @@ export class OciLayoutStore implements Target, Deleter, TagLister, PredecessorFi
       }
       return found;
     });
+  }
+
+  /**
+   * The manifests whose `subject` is `desc`, answered from the layout's own graph (every manifest reachable
+   * from index.json, as ORAS keeps referrers listed there untagged), as one page of referrer descriptors
+   * with their artifact type and annotations, optionally of one artifact type.
+   * @throws StowageError `INVALID_LAYOUT`, `IO`, `ABORTED`.
+   */
+  async *referrers(desc: Descriptor, options: ReferrersOptions = {}): AsyncIterable<Descriptor[]> {
+    const what = `list referrers of ${desc.digest} in OCI layout ${this.directory}`;
+    const candidates = await this.predecessors(desc, options.signal === undefined ? {} : { signal: options.signal });
+    const subjectOnly: Descriptor[] = [];
+    for (const candidate of candidates) {
+      const links = this.linkCache.get(candidate.digest);
+      if (links === undefined || links.subject?.digest === desc.digest) subjectOnly.push(candidate);
+    }
+    yield await this.guard(what, () => referrersAmong(this, desc, subjectOnly, options));
   }
 
   // ---- layout files ----

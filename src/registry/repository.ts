@@ -1,12 +1,13 @@
 /**
  * RemoteRepository: one repository of a registry as a store (OCI distribution spec endpoints under
- * `/v2/<name>/`): blobs, manifests, tags, deletion and cross-repository mounts.
+ * `/v2/<name>/`): blobs, manifests, tags, deletion, cross-repository mounts and referrers.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { isStowageError, StowageError } from '../errors.js';
 import { digestOf, parseDigest, verifyBytes, verifyingStream, type DigestAlgorithm } from '../oci/digest.js';
 import { isManifestMediaType, isValidMediaType, manifestMediaTypes } from '../oci/media-types.js';
 import { apiHost, isLoopbackRegistry, isValidRepository, isValidTag } from '../oci/reference.js';
+import { canHaveSubject, referrerDescriptor, referrerInfo } from '../oci/referrers.js';
 import { tagListSchema, type Descriptor } from '../oci/schemas.js';
 import {
   maxManifestBytes,
@@ -24,6 +25,8 @@ import {
   type RangeFetcher,
   type ReferenceFetcher,
   type ReferencePusher,
+  type ReferrerLister,
+  type ReferrersOptions,
   type TagListOptions,
   type TagLister,
   type Target,
@@ -32,6 +35,18 @@ import type { CredentialsProvider } from './auth/handler.js';
 import { repositoryScope, type RepositoryAction } from './auth/scope.js';
 import { abandonBody, discardBody, headerValue, HttpClient, readBody, registryError, transportError, type HttpMethod, type HttpResponse } from './http.js';
 import { listPages } from './paging.js';
+import {
+  apiReferrerPages,
+  fallbackReferrerPages,
+  fetchReferrersPage,
+  referrersUrl,
+  updateFallbackIndex,
+  type FallbackUpdateOptions,
+  type FallbackUpdateResult,
+  type ReferrersMode,
+  type ReferrersPage,
+  type ReferrersRepository,
+} from './referrers.js';
 import { cancelUpload, startUpload, uploadBlob, type RepositoryEndpoint, type UploadSettings } from './upload.js';
 import { uploadFile } from './upload-file.js';
 
@@ -56,6 +71,10 @@ export interface RemoteRepositoryOptions {
   actions?: readonly RepositoryAction[];
   /** How blobs are cut into requests: the monolithic PUT limit and the PATCH chunk size. */
   uploads?: UploadSettings;
+  /** How referrers are found and indexed (ORAS `--distribution-spec`); default `auto`. */
+  referrers?: ReferrersMode;
+  /** Timing of fallback index updates (settle delay, rounds); see `updateFallbackIndex`. */
+  referrersUpdate?: Omit<FallbackUpdateOptions, 'signal'>;
 }
 
 /**
@@ -142,13 +161,16 @@ function lengthCheckingStream(length: number, what: string): Transform {
 /**
  * One repository of a registry, as a {@link Target} with the optional capabilities a registry has:
  * {@link ReferencePusher}, {@link ReferenceFetcher}, {@link Deleter}, {@link TagLister}, {@link Mounter},
- * {@link RangeFetcher}.
+ * {@link RangeFetcher}, {@link ReferrerLister}.
+ * A manifest pushed with a `subject` is indexed as a referrer: by the registry when it answers with
+ * `OCI-Subject`, else in the fallback index under the `<alg>-<hex>` tag (see `referrers.ts`); deleting it
+ * takes it out again.
  * Descriptors whose media type is a manifest type go to `/manifests/`, everything else to `/blobs/`.
  * Every method takes `{signal}`; a fired signal fails with `ABORTED`. Any call may also fail with
  * `UNAUTHORIZED` (credentials missing or wrong), `DENIED`, `NETWORK` (registry unreachable) or
  * `REGISTRY_ERROR` (an answer with no better code).
  */
-export class RemoteRepository implements Target, ReferencePusher, ReferenceFetcher, Deleter, TagLister, Mounter, RangeFetcher, FilePusher {
+export class RemoteRepository implements Target, ReferencePusher, ReferenceFetcher, Deleter, TagLister, Mounter, RangeFetcher, FilePusher, ReferrerLister {
   /** The registry as given (`localhost:5000`, `docker.io`). */
   readonly registry: string;
   /** The repository path. */
@@ -159,6 +181,12 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
   readonly baseUrl: URL;
   private readonly endpoint: RepositoryEndpoint;
   private readonly uploads: UploadSettings;
+  private referrersMode: ReferrersMode;
+  private readonly referrersUpdate: Omit<FallbackUpdateOptions, 'signal'>;
+  /** Whether the registry has the referrers API, once known (remembered for this repository). */
+  private referrersApi: boolean | undefined;
+  /** What the last fallback index update did (for tests and diagnostics). */
+  lastReferrersUpdate: FallbackUpdateResult | undefined;
 
   /**
    * @throws StowageError `INVALID_REFERENCE` (a malformed registry or repository name), `INVALID_ARGUMENT`
@@ -174,9 +202,25 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
     this.client = clientFromOptions(options, `${options.registry}/${options.repository}`);
     this.endpoint = { client: this.client, base: this.baseUrl, name: this.repository };
     this.uploads = { ...options.uploads };
+    this.referrersMode = options.referrers ?? 'auto';
+    this.referrersUpdate = { ...options.referrersUpdate };
     if (options.actions !== undefined && options.actions.length > 0) {
       this.client.addScopes(this.baseUrl.host, [repositoryScope(this.repository, options.actions)]);
     }
+  }
+
+  /**
+   * Chooses how referrers are found and indexed: `auto` (probe the API once), `api` or `tag`
+   * (ORAS `--distribution-spec v1.1-referrers-api|v1.1-referrers-tag`).
+   */
+  useReferrers(mode: ReferrersMode): void {
+    this.referrersMode = mode;
+    this.referrersApi = mode === 'auto' ? undefined : mode === 'api';
+  }
+
+  /** Whether the registry has the referrers API: true or false once a request told, else undefined. */
+  get referrersApiSupported(): boolean | undefined {
+    return this.referrersApi;
   }
 
   /** `registry/repository`, with `:tag` or `@digest` when given: how messages name things. */
@@ -262,14 +306,19 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
   /**
    * Pushes a manifest (PUT by digest with `Content-Type: desc.mediaType`, at most 4 MiB) or a blob (POST an
    * upload session, then one streaming PUT, or PATCH chunks beyond the `uploads` limit). The bytes are
-   * verified against `desc` as they are sent (a chunked stream before the closing PUT).
+   * verified against `desc` as they are sent (a chunked stream before the closing PUT). A manifest with a
+   * `subject` is then indexed as a referrer: nothing more when the registry answers `OCI-Subject` (or with
+   * `useReferrers('api')`), else its entry is added to the fallback index, safely against other writers
+   * (`updateFallbackIndex`).
    * @throws StowageError `SIZE_MISMATCH`, `DIGEST_MISMATCH`, `TOO_LARGE`, `INVALID_DIGEST`, `IO` (the content
    *   stream failed), `NOT_FOUND` (a manifest whose blobs are missing, on some registries), and the codes
-   *   listed on the class (a manifest the registry rejects is `REGISTRY_ERROR`).
+   *   listed on the class (a manifest the registry rejects is `REGISTRY_ERROR`; so is a fallback index
+   *   update that could not be confirmed).
    */
   async push(desc: Descriptor, content: Content, options: OperationOptions = {}): Promise<void> {
     if (isManifestMediaType(desc.mediaType)) {
-      await this.putManifest(desc, content, desc.digest, `push manifest ${this.display(desc.digest)}`, options);
+      const put = await this.putManifest(desc, content, desc.digest, `push manifest ${this.display(desc.digest)}`, options);
+      await this.indexReferrer(desc, put, options);
       return;
     }
     const operation = `push blob ${this.display(desc.digest)}`;
@@ -296,7 +345,7 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
 
   /**
    * Pushes a manifest under a tag in one request (PUT `/manifests/<tag>`). A digest reference must equal
-   * `desc.digest`.
+   * `desc.digest`. A manifest with a `subject` is indexed as a referrer, as by {@link push}.
    * @throws StowageError `INVALID_REFERENCE`, `INVALID_ARGUMENT` (not a manifest), and as {@link push}.
    */
   async pushReference(desc: Descriptor, content: Content, reference: string, options: OperationOptions = {}): Promise<void> {
@@ -307,7 +356,8 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
       if (!(content instanceof Uint8Array)) content.destroy();
       throw error;
     }
-    await this.putManifest(desc, content, reference, operation, options);
+    const put = await this.putManifest(desc, content, reference, operation, options);
+    await this.indexReferrer(desc, put, options);
   }
 
   /**
@@ -408,11 +458,67 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
   }
 
   /**
-   * Deletes a manifest (by digest) or a blob.
+   * Deletes a manifest (by digest) or a blob. A manifest with a `subject` also leaves the referrers: when the
+   * registry has no referrers API (probed with the subject, remembered), its entry is removed from the
+   * fallback index, safely against other writers.
    * @throws StowageError `NOT_FOUND`, `UNSUPPORTED` (deletion disabled on the registry), `INVALID_DIGEST`,
    *   and the codes listed on the class.
    */
   async delete(desc: Descriptor, options: OperationOptions = {}): Promise<void> {
+    let subject: Descriptor | undefined;
+    if (canHaveSubject(desc.mediaType) && this.referrersMode !== 'api') {
+      try {
+        subject = referrerInfo(await this.fetchManifestBytes(desc, options), desc.digest).subject;
+      } catch (error) {
+        // A manifest that cannot be read is deleted all the same (a missing one answers the DELETE with 404).
+        if (isStowageError(error, 'ABORTED', 'UNAUTHORIZED', 'NETWORK')) throw error;
+      }
+    }
+    await this.deleteManifestOrBlob(desc, options);
+    if (subject === undefined) return;
+    if (this.referrersMode === 'auto' && this.referrersApi === undefined) {
+      const operation = `list referrers of ${this.display(subject.digest)}`;
+      const page = await fetchReferrersPage(this.referrersHost(), referrersUrl(this.referrersHost(), subject.digest), { operation, first: true, signal: options.signal });
+      this.referrersApi = page.supported;
+    }
+    if (this.referrersApi === true && this.referrersMode !== 'tag') return;
+    this.lastReferrersUpdate = await updateFallbackIndex(this.referrersHost(), subject, { remove: desc.digest }, { ...this.referrersUpdate, ...signalOf(options) });
+  }
+
+  /**
+   * The manifests whose `subject` is `desc`, as referrer descriptors (with `artifactType` and annotations),
+   * page by page, optionally only those of `artifactType`. Uses the referrers API (`GET /referrers/<digest>`,
+   * following `Link`; filtered here unless the registry says `OCI-Filters-Applied`) when the registry has it
+   * (only a 200 with an OCI index counts; the answer is remembered), else the fallback index under the
+   * `<alg>-<hex>` tag.
+   * @throws StowageError `NOT_FOUND` (no such repository), `UNSUPPORTED` (`useReferrers('api')` on a registry
+   *   without the API), `TOO_LARGE`, `INVALID_MANIFEST`, `INVALID_DIGEST`, and the codes listed on the class.
+   */
+  async *referrers(desc: Descriptor, options: ReferrersOptions = {}): AsyncIterable<Descriptor[]> {
+    const operation = `list referrers of ${this.display(desc.digest)}`;
+    this.checkDigest(desc.digest, operation);
+    const host = this.referrersHost();
+    const { artifactType, signal } = options;
+    if (this.referrersMode !== 'tag' && this.referrersApi !== false) {
+      const first: ReferrersPage = await fetchReferrersPage(host, referrersUrl(host, desc.digest, artifactType), { operation, first: true, artifactType, signal });
+      if (first.supported) {
+        this.referrersApi = true;
+        yield* apiReferrerPages(host, first, { operation, artifactType, signal });
+        return;
+      }
+      if (this.referrersMode === 'api') {
+        throw new StowageError('UNSUPPORTED', `${operation}: the registry has no referrers API (use --distribution-spec v1.1-referrers-tag)`);
+      }
+      this.referrersApi = false;
+    }
+    yield* fallbackReferrerPages(host, desc, options);
+  }
+
+  /**
+   * Deletes a manifest (by digest) or a blob, with no referrers bookkeeping.
+   * @throws StowageError as {@link delete}.
+   */
+  private async deleteManifestOrBlob(desc: Descriptor, options: OperationOptions): Promise<void> {
     const manifest = isManifestMediaType(desc.mediaType);
     const operation = `delete ${manifest ? 'manifest' : 'blob'} ${this.display(desc.digest)}`;
     const digest = this.checkDigest(desc.digest, operation);
@@ -537,7 +643,14 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
     return bytes;
   }
 
-  private async putManifest(desc: Descriptor, content: Content, reference: string, operation: string, options: OperationOptions): Promise<void> {
+  private async putManifest(
+    desc: Descriptor,
+    content: Content,
+    reference: string,
+    operation: string,
+    options: OperationOptions,
+    retry = true,
+  ): Promise<PutManifestResult> {
     if (desc.size > maxManifestBytes) {
       if (!(content instanceof Uint8Array)) content.destroy();
       throw new StowageError('TOO_LARGE', `${operation}: ${desc.size} bytes is over the ${maxManifestBytes}-byte limit for manifests`);
@@ -561,8 +674,9 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
       url: new URL(`/v2/${this.repository}/manifests/${reference}`, this.baseUrl),
       headers: { 'content-type': desc.mediaType },
       body: bytes,
-      // Putting the same bytes under the same reference again changes nothing: safe to retry.
-      idempotent: true,
+      // Putting the same bytes under the same reference again changes nothing: safe to retry. Except for a
+      // fallback referrers index: a retry landing late would put stale content over newer writes (referrers.ts).
+      idempotent: retry,
       operation,
       scopes: [`repository:${this.repository}:pull,push`],
       ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -573,5 +687,54 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
     if (digest !== undefined && digest !== desc.digest && algorithmOf(digest) === algorithmOf(desc.digest)) {
       throw new StowageError('DIGEST_MISMATCH', `${operation}: the registry stored ${digest}, expected ${desc.digest}`);
     }
+    return { bytes, subjectIndexed: headerValue(response.headers, 'oci-subject') !== undefined };
   }
+
+  /**
+   * After a manifest push: a manifest with a `subject` goes into the fallback index unless the registry
+   * indexed it itself (`OCI-Subject`, distribution spec "Pushing Manifests with Subject").
+   */
+  private async indexReferrer(desc: Descriptor, put: PutManifestResult, options: OperationOptions): Promise<void> {
+    if (!canHaveSubject(desc.mediaType)) return;
+    let subject: Descriptor | undefined;
+    try {
+      subject = referrerInfo(put.bytes, desc.digest).subject;
+    } catch {
+      return;
+    }
+    if (subject === undefined) return;
+    if (put.subjectIndexed && this.referrersMode !== 'tag') {
+      this.referrersApi = true;
+      return;
+    }
+    if (this.referrersMode === 'api') return;
+    const entry = referrerDescriptor(desc, put.bytes);
+    this.lastReferrersUpdate = await updateFallbackIndex(this.referrersHost(), subject, { add: entry }, { ...this.referrersUpdate, ...signalOf(options) });
+  }
+
+  /** This repository as the referrers code sees it. */
+  private referrersHost(): ReferrersRepository {
+    return {
+      client: this.client,
+      baseUrl: this.baseUrl,
+      repository: this.repository,
+      display: (reference) => this.display(reference),
+      fetchReference: (reference, options) => this.fetchReference(reference, options),
+      pushReference: async (desc, content, reference, options = {}) => {
+        await this.putManifest(desc, content, reference, `push manifest ${this.display(reference)}`, options, false);
+      },
+      exists: (desc, options) => this.exists(desc, options),
+      deleteManifest: (desc, options = {}) => this.deleteManifestOrBlob(desc, options),
+    };
+  }
+}
+
+/** What a manifest PUT gives back: the bytes sent, and whether the registry said it indexed the subject. */
+interface PutManifestResult {
+  bytes: Uint8Array;
+  subjectIndexed: boolean;
+}
+
+function signalOf(options: OperationOptions): OperationOptions {
+  return options.signal === undefined ? {} : { signal: options.signal };
 }
