@@ -11,7 +11,7 @@ import { dirname, join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { extract as tarExtract, type ExtractEvents } from 'tar-stream';
+import type { ExtractEvents } from 'tar-stream';
 import { StowageError, abortError, describeError, isStowageError, throwIfAborted } from '../errors.js';
 import { Hasher, parseDigest, verifyingStream } from '../oci/digest.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -95,6 +95,8 @@ async function extractInto(content: Readable, desc: Descriptor, root: string, wh
   const { signal } = options;
   const rootReal = await realpath(root);
   const tarHasher = new Hasher(options.tarDigest === undefined ? 'sha256' : parseDigest(options.tarDigest).algorithm);
+  // Loaded here, not at start-up: most runs of the CLI never unpack a directory.
+  const { extract: tarExtract } = await import('tar-stream');
   const extract = tarExtract();
   const directories: DirectoryAttributes[] = [];
   const signalOption = signal === undefined ? {} : { signal };

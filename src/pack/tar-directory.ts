@@ -9,7 +9,7 @@ import { dirname, join, posix, resolve } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { pack as tarPack, type Header, type Pack } from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
 import { StowageError, abortError, describeError, isStowageError, throwIfAborted } from '../errors.js';
 import { Hasher } from '../oci/digest.js';
 import type { OperationOptions } from '../content/store.js';
@@ -106,6 +106,8 @@ export async function tarGzipDirectory(dir: string, prefix: string, destination:
   const rootInfo = await stat(dir).catch((error: unknown) => {
     throw new StowageError('FILE_NOT_FOUND', `${what}: ${describeError(error)}`, { cause: error });
   });
+  // Loaded here, not at start-up: most runs of the CLI never pack a directory.
+  const { pack: tarPack } = await import('tar-stream');
   const tarHasher = new Hasher();
   const gzipHasher = new Hasher();
   const tar = tarPack();

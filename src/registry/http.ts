@@ -6,7 +6,7 @@
  * StowageErrors with codes.
  */
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { abortError, describeError, StowageError, throwIfAborted, type ErrorCode } from '../errors.js';
 import { errorBodySchema } from '../oci/schemas.js';
 import { userAgent as defaultUserAgent } from '../version.js';
@@ -16,6 +16,7 @@ import { RegistryAuthHandler } from './auth/registry-auth.js';
 import { mergeScopes } from './auth/scope.js';
 import { redactHeaders, redactUrl } from './redact.js';
 import { isRepeatable, isRetryableError, isRetryableStatus, parseRetryAfter, retryDecision, retryPolicy, waitBeforeRetry, type RetryOptions, type RetryPolicy } from './retry.js';
+import { request } from './undici.js';
 
 /** The HTTP methods the distribution API uses. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';

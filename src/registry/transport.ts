@@ -7,8 +7,9 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { checkServerIdentity, createSecureContext, rootCertificates, TLSSocket, type ConnectionOptions } from 'node:tls';
-import { Agent, buildConnector, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { describeError, StowageError } from '../errors.js';
+import { Agent, buildConnector, EnvHttpProxyAgent, type Connector } from './undici.js';
 
 /** Options of {@link createDispatcher}. */
 export interface TransportOptions {
@@ -186,7 +187,7 @@ function explainTlsError(error: Error & { code?: unknown }, hasClientCertificate
  * certificate (it sent signature algorithms for one), wait for its verdict before handing the socket on: a
  * session ticket (accepted), an alert (refused), or, from a server that sends neither, a short timeout.
  */
-function checkingClientCertificate(connector: buildConnector.connector, hasClientCertificate: boolean): buildConnector.connector {
+function checkingClientCertificate(connector: Connector, hasClientCertificate: boolean): Connector {
   return (connectOptions, callback) => {
     connector(connectOptions, (error, socket) => {
       if (error !== null) {
@@ -234,7 +235,7 @@ export function createDispatcher(options: TransportOptions = {}): Dispatcher {
   const rules = (options.resolve ?? []).map(parseResolveRule);
   const hasClientCertificate = tls.cert !== undefined;
   const direct = checkingClientCertificate(buildConnector(tls), hasClientCertificate);
-  const overrides = new Map<string, buildConnector.connector>();
+  const overrides = new Map<string, Connector>();
   for (const rule of rules) {
     // The certificate must name the host the user asked for, not the address connected to.
     const connector = checkingClientCertificate(
@@ -246,7 +247,7 @@ export function createDispatcher(options: TransportOptions = {}): Dispatcher {
       connector({ ...connectOptions, hostname: rule.address, port }, callback);
     });
   }
-  const connect: buildConnector.connector = (connectOptions, callback) => {
+  const connect: Connector = (connectOptions, callback) => {
     const port = Number(connectOptions.port) || (connectOptions.protocol === 'https:' ? 443 : 80);
     const override = overrides.get(`${unbracket(connectOptions.hostname).toLowerCase()}:${port}`);
     (override ?? direct)(connectOptions, callback);

@@ -1,9 +1,11 @@
 /**
- * The progress display: the model's lines and summary from fake hooks and a fake clock, and the renderer on
- * a fake terminal (lines that stay, the summary, nothing drawn per chunk, nothing at all when disabled).
+ * The progress renderer on a fake terminal: lines that stay, the summary, the spinner once ora is loaded,
+ * nothing drawn per chunk, nothing at all when disabled; and when progress is shown at all. The model's
+ * lines are tested in progress-model.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { Progress, ProgressModel, colorWanted, formatDuration, formatRate, progressEnabled, type Terminal } from '../../../commands/ui/progress.js';
+import { ProgressModel } from '../../../commands/ui/progress-model.js';
+import { Progress, colorWanted, progressEnabled, type Terminal } from '../../../commands/ui/progress.js';
 import { digestOf } from '../../../src/oci/digest.js';
 import { Annotation, MediaType } from '../../../src/oci/media-types.js';
 import type { Descriptor } from '../../../src/oci/schemas.js';
@@ -38,17 +40,7 @@ function plain(text: string): string {
   return text.replace(/\u001b\[[0-9;]*[AGK]/g, '\n').replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '');
 }
 
-describe('formatting', () => {
-  it('durations and rates', () => {
-    expect(formatDuration(420)).toBe('0.4 s');
-    expect(formatDuration(3_400)).toBe('3.4 s');
-    expect(formatDuration(12_300)).toBe('12 s');
-    expect(formatDuration(185_000)).toBe('3m 05s');
-    expect(formatRate(360 * mebibyte, 1_000)).toBe('360 MiB/s');
-    expect(formatRate(mebibyte, 0)).toBe('');
-    expect(formatRate(0, 1_000)).toBe('');
-  });
-
+describe('when progress is shown', () => {
   it('progress only on a TTY, never with --no-tty or --format json, nor on a dumb terminal', () => {
     const tty: Terminal = { write: () => true, isTTY: true };
     const pipe: Terminal = { write: () => true };
@@ -64,91 +56,6 @@ describe('formatting', () => {
     expect(colorWanted({})).toBe(true);
     expect(colorWanted({ NO_COLOR: '' })).toBe(true);
     expect(colorWanted({ NO_COLOR: '1' })).toBe(false);
-  });
-});
-
-describe('ProgressModel', () => {
-  it('a line per blob in flight with bytes, total, speed and state, and a headline', () => {
-    const clock = fakeClock();
-    const model = new ProgressModel(upload, { now: clock.now });
-    const big = blob('model.bin', 1024 * mebibyte);
-    const small = blob('notes.txt', 10 * mebibyte);
-    model.start(big);
-    model.start(small);
-    clock.advance(2_000);
-    model.progress(big, 512 * mebibyte);
-    model.progress(small, 5 * mebibyte);
-    const lines = model.activeLines(120);
-    expect(lines).toHaveLength(2);
-    expect(lines[0]).toContain('Uploading');
-    expect(lines[0]).toContain(big.digest.slice(0, 'sha256:'.length + 12));
-    expect(lines[0]).not.toContain(big.digest.slice(0, 'sha256:'.length + 13));
-    expect(lines[0]).toMatch(/model\.bin +512 MiB\/1\.00 GiB +256 MiB\/s$/);
-    expect(lines[1]).toMatch(/notes\.txt +5\.00 MiB\/10\.0 MiB +2\.50 MiB\/s$/);
-    expect(model.headline()).toBe('Uploading 2 blobs: 517 MiB/1.01 GiB, 259 MiB/s');
-  });
-
-  it('names a blob without a title by its media type, and cuts long names to the width', () => {
-    const clock = fakeClock();
-    const model = new ProgressModel(upload, { now: clock.now });
-    model.start(blob(undefined, 2, MediaType.ociEmpty));
-    model.start(blob('x'.repeat(300), 10));
-    const [config, long] = model.activeLines(100);
-    expect(config).toContain(MediaType.ociEmpty);
-    expect(long).toContain('…');
-    expect(long!.length).toBeLessThanOrEqual(100);
-  });
-
-  it('lines that stay: done with time and speed, skipped, mounted, resumed', () => {
-    const clock = fakeClock();
-    const model = new ProgressModel(upload, { now: clock.now });
-    const big = blob('model.bin', 100 * mebibyte);
-    model.start(big);
-    clock.advance(400);
-    model.progress(big, 100 * mebibyte);
-    expect(model.finishedLine(model.done(big))).toMatch(/^✓ Uploaded +sha256:[0-9a-f]{12} +model\.bin +100 MiB +0\.4 s +250 MiB\/s$/);
-    expect(model.finishedLine(model.skipped(blob('old.bin', 2048)))).toMatch(/^- Skipped +sha256:[0-9a-f]{12} +old\.bin +2\.00 KiB +exists$/);
-    expect(model.finishedLine(model.mounted(blob('base.tar', 5 * mebibyte), 'team/base'))).toMatch(/^✓ Mounted +sha256:[0-9a-f]{12} +base\.tar +5\.00 MiB +from team\/base$/);
-
-    const resumed = blob('half.bin', 64 * mebibyte);
-    model.start(resumed);
-    model.resumed(resumed, 48 * mebibyte);
-    clock.advance(1_000);
-    model.progress(resumed, 56 * mebibyte);
-    expect(model.activeLines(120)[0]).toMatch(/56\.0 MiB\/64\.0 MiB +8\.00 MiB\/s +resumed at 48\.0 MiB$/);
-    model.progress(resumed, 64 * mebibyte);
-    clock.advance(1_000);
-    // Speed counts the bytes this run moved: 16 MiB in 2 s.
-    expect(model.finishedLine(model.done(resumed))).toMatch(/half\.bin +64\.0 MiB +2\.0 s +8\.00 MiB\/s +resumed at 48\.0 MiB$/);
-    expect(model.activeCount).toBe(0);
-  });
-
-  it('the summary: blobs, bytes, time and speed of what moved; skipped, mounted and resumed counts', () => {
-    const clock = fakeClock();
-    const model = new ProgressModel(upload, { now: clock.now });
-    for (let i = 0; i < 3; i++) model.skipped(blob(`old-${i}`, 10));
-    model.mounted(blob('base.tar', 5 * mebibyte), 'team/base');
-    const files = Array.from({ length: 12 }, (_, i) => blob(`file-${i}`, 100 * mebibyte + (i === 0 ? 0.2 * 1024 * mebibyte : 0)));
-    for (const file of files) model.start(file);
-    clock.advance(3_400);
-    for (const file of files) {
-      model.progress(file, file.size);
-      model.done(file);
-    }
-    const total = files.reduce((sum, file) => sum + file.size, 0);
-    expect(total).toBeGreaterThan(1.2 * 1024 * mebibyte);
-    expect(model.summary()).toBe('Uploaded 12 blobs, 1.37 GiB in 3.4 s (413 MiB/s); 3 skipped, 1 mounted');
-  });
-
-  it('a summary with one blob and nothing else, and one with a resumed blob', () => {
-    const clock = fakeClock();
-    const model = new ProgressModel({ active: 'Downloading', done: 'Downloaded' }, { now: clock.now });
-    const one = blob('a.bin', 10 * mebibyte);
-    model.start(one);
-    model.resumed(one, 5 * mebibyte);
-    clock.advance(1_000);
-    model.done(one);
-    expect(model.summary()).toBe('Downloaded 1 blob, 10.0 MiB in 1.0 s (5.00 MiB/s); 1 resumed');
   });
 });
 
@@ -174,10 +81,11 @@ describe('Progress on a terminal', () => {
     };
   }
 
-  it('prints a line per finished blob and the summary; per-chunk progress draws nothing by itself', () => {
+  it('prints a line per finished blob and the summary; per-chunk progress draws nothing by itself', async () => {
     const clock = fakeClock();
     const tty = terminal();
     progress = new Progress({ verbs: upload, enabled: true, terminal: tty, color: false, now: clock.now, intervalMs: 60_000 });
+    await progress.ready();
     const hooks = progress.hooks();
     const big = blob('model.bin', 64 * mebibyte);
     const config = blob(undefined, 2, MediaType.ociEmpty);
@@ -235,5 +143,31 @@ describe('Progress on a terminal', () => {
     const text = plain(tty.output());
     expect(text).toMatch(/✓ Uploaded +sha256:[0-9a-f]{12} +a\.bin/);
     expect(text).not.toContain('Uploaded 1 blob');
+  });
+
+  it('before ora is loaded: lines that stay and the summary go straight out, and no spinner is drawn after a finish', async () => {
+    const clock = fakeClock();
+    const tty = terminal(100);
+    progress = new Progress({ verbs: upload, enabled: true, terminal: tty, color: false, now: clock.now, intervalMs: 60_000 });
+    const hooks = progress.hooks();
+    const a = blob('a.bin', 10);
+    hooks.onStart?.(a);
+    clock.advance(200);
+    hooks.onDone?.(a);
+    progress.finish();
+    const printed = tty.output();
+    expect(printed).toMatch(/^✓ Uploaded +sha256:[0-9a-f]{12} +a\.bin +10 B +0\.2 s\n/);
+    expect(printed.endsWith('Uploaded 1 blob, 10 B in 0.2 s (50 B/s)\n')).toBe(true);
+    await progress.ready();
+    expect(tty.output()).toBe(printed);
+  });
+
+  it('the spinner starts for blobs already in flight once ora is there', async () => {
+    const tty = terminal(100);
+    progress = new Progress({ verbs: upload, enabled: true, terminal: tty, color: false, intervalMs: 60_000 });
+    progress.hooks().onStart?.(blob('slow.bin', 3 * mebibyte));
+    await progress.ready();
+    expect(plain(tty.output())).toMatch(/Uploading 1 blob: 0 B\/3\.00 MiB/);
+    expect(plain(tty.output())).toMatch(/Uploading +sha256:[0-9a-f]{12} +slow\.bin +0 B\/3\.00 MiB/);
   });
 });
