@@ -24,6 +24,15 @@ export interface AsyncHasher {
    */
   updateOwned(block: ArrayBuffer, length: number): Promise<ArrayBuffer>;
   /**
+   * As {@link updateOwned}, and first writes the bytes to the open file `fd` at `position`, on the hashing
+   * thread (in calls of {@link writeSliceBytes}): the main thread neither waits for nor dispatches the write.
+   * Writes and hashes happen in the order of the calls. The caller keeps `fd` open until the promise settles.
+   * `what` names the operation in the error.
+   * Optional: only hashers with a thread of their own have it.
+   * @throws StowageError `IO` (the write failed; the bytes are not hashed).
+   */
+  writeAndHash?(block: ArrayBuffer, length: number, fd: number, position: number, what?: string): Promise<ArrayBuffer>;
+  /**
    * The digest; the hasher cannot be updated afterwards.
    * @throws StowageError `IO` when the worker failed.
    */
@@ -37,12 +46,27 @@ export const threadedHashMinimumBytes = 8 * 1024 * 1024;
 
 const blockBytes = 1024 * 1024;
 const blocksPerHasher = 4;
+/**
+ * Bytes per write call. With gigabytes of dirty pages waiting for the disk (a registry that has just taken a
+ * big push on the same machine), Linux 6.18 spent ~4 s of system time per GiB written in 1 MiB calls, 1.7 s
+ * in 512 KiB calls and 0.4 s in 256 KiB calls (the same as 32 KiB calls, and as without dirty pages).
+ */
+export const writeSliceBytes = 256 * 1024;
 
 // The worker: plain CommonJS, evaluated from this string so it runs the same from dist/ and from sources.
 const workerSource = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const { writeSync } = require('node:fs');
 const hashes = new Map();
+function writeAll(fd, bytes, position) {
+  for (let at = 0; at < bytes.byteLength; ) {
+    const length = Math.min(${writeSliceBytes}, bytes.byteLength - at);
+    const written = writeSync(fd, bytes, at, length, position + at);
+    if (written <= 0) throw new Error('short write at byte ' + (position + at));
+    at += written;
+  }
+}
 parentPort.on('message', (message) => {
   switch (message.type) {
     case 'create':
@@ -52,10 +76,20 @@ parentPort.on('message', (message) => {
       hashes.get(message.id).update(new Uint8Array(message.buffer, 0, message.length));
       parentPort.postMessage({ type: 'returned', id: message.id, buffer: message.buffer }, [message.buffer]);
       break;
-    case 'owned':
-      hashes.get(message.id).update(new Uint8Array(message.buffer, 0, message.length));
-      parentPort.postMessage({ type: 'hashed', id: message.id, buffer: message.buffer }, [message.buffer]);
+    case 'owned': {
+      const bytes = new Uint8Array(message.buffer, 0, message.length);
+      let failure;
+      if (message.fd !== undefined) {
+        try {
+          writeAll(message.fd, bytes, message.position);
+        } catch (error) {
+          failure = error && error.message ? error.message : String(error);
+        }
+      }
+      if (failure === undefined) hashes.get(message.id).update(bytes);
+      parentPort.postMessage({ type: 'hashed', id: message.id, buffer: message.buffer, failure }, [message.buffer]);
       break;
+    }
     case 'digest': {
       const hash = hashes.get(message.id);
       hashes.delete(message.id);
@@ -69,17 +103,23 @@ parentPort.on('message', (message) => {
 });
 `;
 
-type FromWorker = { type: 'returned' | 'hashed'; id: number; buffer: ArrayBuffer } | { type: 'digest'; id: number; digest: string };
+type FromWorker =
+  | { type: 'returned'; id: number; buffer: ArrayBuffer }
+  | { type: 'hashed'; id: number; buffer: ArrayBuffer; failure?: string }
+  | { type: 'digest'; id: number; digest: string };
 
 function isFromWorker(value: unknown): value is FromWorker {
   if (typeof value !== 'object' || value === null || !('type' in value) || !('id' in value) || typeof value.id !== 'number') return false;
-  if (value.type === 'returned' || value.type === 'hashed') return 'buffer' in value && value.buffer instanceof ArrayBuffer;
+  if (value.type === 'returned') return 'buffer' in value && value.buffer instanceof ArrayBuffer;
+  if (value.type === 'hashed') {
+    return 'buffer' in value && value.buffer instanceof ArrayBuffer && (!('failure' in value) || value.failure === undefined || typeof value.failure === 'string');
+  }
   return value.type === 'digest' && 'digest' in value && typeof value.digest === 'string';
 }
 
 interface Listener {
   returned(buffer: ArrayBuffer): void;
-  hashed(buffer: ArrayBuffer): void;
+  hashed(buffer: ArrayBuffer, failure: string | undefined): void;
   digest(hex: string): void;
   failed(error: StowageError): void;
 }
@@ -104,10 +144,10 @@ class HashWorker {
     this.start().postMessage({ type: 'update', id, buffer, length }, [buffer]);
   }
 
-  /** A caller's block, transferred and sent back once hashed. */
-  updateOwned(id: number, buffer: ArrayBuffer, length: number): void {
+  /** A caller's block, transferred and sent back once hashed (and first written to `fd`, when given). */
+  updateOwned(id: number, buffer: ArrayBuffer, length: number, write?: { fd: number; position: number }): void {
     this.hold();
-    this.start().postMessage({ type: 'owned', id, buffer, length }, [buffer]);
+    this.start().postMessage({ type: 'owned', id, buffer, length, ...write }, [buffer]);
   }
 
   digest(id: number): void {
@@ -129,7 +169,7 @@ class HashWorker {
       this.release();
       const listener = this.listeners.get(message.id);
       if (message.type === 'digest') listener?.digest(message.digest);
-      else if (message.type === 'hashed') listener?.hashed(message.buffer);
+      else if (message.type === 'hashed') listener?.hashed(message.buffer, message.failure);
       else listener?.returned(message.buffer);
     });
     const fail = (error: unknown): void => {
@@ -170,7 +210,7 @@ export class ThreadedHasher implements AsyncHasher {
   private count = 0;
   private blockWaiter: (() => void) | undefined;
   /** Callers' blocks at the worker, oldest first: the worker answers in order. */
-  private readonly ownedWaiters: { resolve: (block: ArrayBuffer) => void; reject: (error: StowageError) => void }[] = [];
+  private readonly ownedWaiters: { resolve: (block: ArrayBuffer) => void; reject: (error: StowageError) => void; what?: string }[] = [];
   private digestWaiter: { resolve: (hex: string) => void; reject: (error: StowageError) => void } | undefined;
   private failure: StowageError | undefined;
   private finished = false;
@@ -184,8 +224,15 @@ export class ThreadedHasher implements AsyncHasher {
           this.free.push(buffer);
           this.wake();
         },
-        hashed: (buffer) => {
-          this.ownedWaiters.shift()?.resolve(buffer);
+        hashed: (buffer, failure) => {
+          const waiter = this.ownedWaiters.shift();
+          if (failure === undefined) {
+            waiter?.resolve(buffer);
+            return;
+          }
+          // A failed write: the bytes were not hashed, so the digest would be wrong; nothing more is taken.
+          this.failure = new StowageError('IO', `${waiter?.what ?? 'write'}: writing failed: ${failure}`);
+          waiter?.reject(this.failure);
         },
         digest: (hex) => {
           sharedWorker.close(this.id, false);
@@ -214,15 +261,23 @@ export class ThreadedHasher implements AsyncHasher {
   }
 
   updateOwned(block: ArrayBuffer, length: number): Promise<ArrayBuffer> {
+    return this.sendOwned(block, length, undefined);
+  }
+
+  writeAndHash(block: ArrayBuffer, length: number, fd: number, position: number, what?: string): Promise<ArrayBuffer> {
+    return this.sendOwned(block, length, { fd, position }, what);
+  }
+
+  private sendOwned(block: ArrayBuffer, length: number, write: { fd: number; position: number } | undefined, what?: string): Promise<ArrayBuffer> {
     if (this.finished) return Promise.reject(new StowageError('INVALID_ARGUMENT', 'hasher already finished'));
     if (this.failure !== undefined) return Promise.reject(this.failure);
     // Bytes copied by `update` and not sent yet come first.
     if (this.current !== undefined && this.filled > 0) this.send();
     this.count += length;
     const done = new Promise<ArrayBuffer>((resolve, reject) => {
-      this.ownedWaiters.push({ resolve, reject });
+      this.ownedWaiters.push({ resolve, reject, ...(what === undefined ? {} : { what }) });
     });
-    sharedWorker.updateOwned(this.id, block, length);
+    sharedWorker.updateOwned(this.id, block, length, write);
     return done;
   }
 
