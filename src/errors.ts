@@ -50,10 +50,16 @@ export type ErrorCode =
 export class StowageError extends Error {
   override readonly name = 'StowageError';
   readonly code: ErrorCode;
+  /**
+   * The error codes of the registry's answer, when the error is one (distribution spec error codes such as
+   * `MANIFEST_BLOB_UNKNOWN`, `NAME_UNKNOWN`); empty otherwise.
+   */
+  readonly registryCodes: readonly string[];
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; registryCodes?: readonly string[] }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
+    this.registryCodes = options?.registryCodes ?? [];
   }
 }
 

@@ -641,6 +641,19 @@ function codeForStatus(status: number): ErrorCode {
 }
 
 /** What the registry said, from its JSON error body (distribution spec "Error Codes"), or its plain text. */
+/** The distribution error codes in an error body (`{"errors":[{"code":...}]}`), if it is one. */
+function errorCodesOf(bytes: Uint8Array): string[] {
+  if (bytes.byteLength === 0) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8').decode(bytes));
+  } catch {
+    return [];
+  }
+  const parsed = errorBodySchema.safeParse(json);
+  return parsed.success ? parsed.data.errors.map((entry) => entry.code).filter((code): code is string => typeof code === 'string' && code !== '') : [];
+}
+
 function describeErrorBody(bytes: Uint8Array, contentType: string | undefined): string | undefined {
   if (bytes.byteLength === 0) return undefined;
   const text = new TextDecoder('utf-8').decode(bytes);
@@ -677,7 +690,9 @@ function insufficientScope(headers: HttpHeaders): string | undefined {
  * a 429 or 503 with `Retry-After` says the wait the registry asked for.
  */
 export async function registryError(response: HttpResponse, operation: string): Promise<StowageError> {
-  const said = describeErrorBody(await readSome(response, maxErrorBodyBytes), headerValue(response.headers, 'content-type'));
+  const body = await readSome(response, maxErrorBodyBytes);
+  const said = describeErrorBody(body, headerValue(response.headers, 'content-type'));
+  const registryCodes = errorCodesOf(body);
   const insufficient = response.status === 401 ? insufficientScope(response.headers) : undefined;
   if (insufficient !== undefined) {
     // The credentials were fine but the token lacks a scope (the auth handler already asked for it once).
@@ -694,5 +709,5 @@ export async function registryError(response: HttpResponse, operation: string): 
   if (retryAfterMs !== undefined) detail += `; the registry asks to retry after ${duration(retryAfterMs)}`;
   // Only an answer that was itself worth retrying ends a run of retries; a 404 after a 503 is just a 404.
   if (response.attempts !== undefined && response.attempts > 1 && isRetryableStatus(response.status)) detail += ` (after ${response.attempts} attempts)`;
-  return new StowageError(code, `${operation}: ${detail}`);
+  return new StowageError(code, `${operation}: ${detail}`, { registryCodes });
 }

@@ -3,7 +3,8 @@
  * `/v2/<name>/`): blobs, manifests, tags, deletion, cross-repository mounts and referrers.
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { isStowageError, StowageError } from '../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { abortError, isStowageError, StowageError } from '../errors.js';
 import { digestOf, parseDigest, verifyBytes, verifyingStream, type DigestAlgorithm } from '../oci/digest.js';
 import { isManifestMediaType, isValidMediaType, manifestMediaTypes } from '../oci/media-types.js';
 import { apiHost, isLoopbackRegistry, isValidRepository, isValidTag } from '../oci/reference.js';
@@ -49,6 +50,9 @@ import {
 } from './referrers.js';
 import { cancelUpload, startUpload, uploadBlob, type RepositoryEndpoint, type UploadSettings } from './upload.js';
 import { uploadFile } from './upload-file.js';
+
+/** The pause before a manifest PUT refused with MANIFEST_BLOB_UNKNOWN is sent again (see `putManifest`). */
+const manifestBlobUnknownPauseMs = 250;
 
 /** Options of {@link RemoteRepository}. */
 export interface RemoteRepositoryOptions {
@@ -669,19 +673,30 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
     }
     this.checkDigest(desc.digest, operation);
     verifyBytes(bytes, desc, operation);
-    const response = await this.client.send({
-      method: 'PUT',
-      url: new URL(`/v2/${this.repository}/manifests/${reference}`, this.baseUrl),
-      headers: { 'content-type': desc.mediaType },
-      body: bytes,
-      // Putting the same bytes under the same reference again changes nothing: safe to retry. Except for a
-      // fallback referrers index: a retry landing late would put stale content over newer writes (referrers.ts).
-      idempotent: retry,
-      operation,
-      scopes: [`repository:${this.repository}:pull,push`],
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    if (response.status < 200 || response.status > 299) throw await registryError(response, operation);
+    let response: HttpResponse;
+    for (let attempt = 1; ; attempt++) {
+      response = await this.client.send({
+        method: 'PUT',
+        url: new URL(`/v2/${this.repository}/manifests/${reference}`, this.baseUrl),
+        headers: { 'content-type': desc.mediaType },
+        body: bytes,
+        // Putting the same bytes under the same reference again changes nothing: safe to retry. Except for a
+        // fallback referrers index: a retry landing late would put stale content over newer writes (referrers.ts).
+        idempotent: retry,
+        operation,
+        scopes: [`repository:${this.repository}:pull,push`],
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      if (response.status >= 200 && response.status <= 299) break;
+      const error = await registryError(response, operation);
+      // docker-registry 2.8: when several clients upload the same new blob at once, a manifest PUT right
+      // after can be refused with MANIFEST_BLOB_UNKNOWN though the blob is there (seen in 8 of 100 racing
+      // writers; ORAS hits it too). Once more after a pause; a blob that is really missing fails again.
+      if (!retry || attempt > 1 || response.status !== 400 || !error.registryCodes.includes('MANIFEST_BLOB_UNKNOWN')) throw error;
+      await sleep(manifestBlobUnknownPauseMs, undefined, options.signal === undefined ? {} : { signal: options.signal }).catch(() => {
+        throw abortError(options.signal, operation);
+      });
+    }
     await discardBody(response);
     const digest = headerValue(response.headers, 'docker-content-digest');
     if (digest !== undefined && digest !== desc.digest && algorithmOf(digest) === algorithmOf(desc.digest)) {

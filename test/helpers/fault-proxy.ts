@@ -14,7 +14,7 @@ import type { Socket } from 'node:net';
 /** What to do to a request a rule picks. */
 export type Fault =
   /** Answer this status (the request is not forwarded), with a distribution-style JSON error body. */
-  | { kind: 'status'; status: number; retryAfter?: string }
+  | { kind: 'status'; status: number; retryAfter?: string; errorCode?: string }
   /**
    * Reset the connection (TCP RST). Without `afterBytes`: as soon as the request arrives, before any answer.
    * With `afterBytes`: after that many bytes of the response body (`of: 'response'`, the default; the
@@ -82,8 +82,8 @@ interface ActiveRule {
   seen: number;
 }
 
-function errorBody(status: number): string {
-  return JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `fault proxy: injected ${status}` }] });
+function errorBody(status: number, code = 'UNAVAILABLE'): string {
+  return JSON.stringify({ errors: [{ code, message: `fault proxy: injected ${status}` }] });
 }
 
 /**
@@ -151,7 +151,7 @@ export async function startFaultProxy(upstream: string, rules: readonly FaultRul
     if (fault?.kind === 'status') {
       req.on('data', countUp);
       req.once('end', () => {
-        const body = errorBody(fault.status);
+        const body = errorBody(fault.status, fault.errorCode);
         const headers: OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
         if (fault.retryAfter !== undefined) headers['retry-after'] = fault.retryAfter;
         exchange.status = fault.status;

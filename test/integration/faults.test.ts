@@ -128,6 +128,24 @@ describe('push of a 64 MiB blob through faults', () => {
     await expectPushed(name);
   });
 
+  it('sends a manifest refused with MANIFEST_BLOB_UNKNOWN once more (docker-registry under racing uploads), and only once', async () => {
+    const unknown: FaultRule = { method: 'PUT', path: manifestPath, fault: { kind: 'status', status: 400, errorCode: 'MANIFEST_BLOB_UNKNOWN' } };
+    const { name } = await pushThrough([unknown]);
+    expect(exchangesOf('PUT', manifestPath).map((exchange) => exchange.status)).toEqual([400, 201]);
+    await expectPushed(name);
+
+    proxy.reset();
+    const failure = await rejection(pushThrough([{ ...unknown, count: 2 }]));
+    expect(isStowageError(failure, 'REGISTRY_ERROR')).toBe(true);
+    expect(failure).toMatchObject({ registryCodes: ['MANIFEST_BLOB_UNKNOWN'] });
+    expect(exchangesOf('PUT', manifestPath).map((exchange) => exchange.status)).toEqual([400, 400]);
+
+    // Any other 400 is not sent again.
+    proxy.reset();
+    await rejection(pushThrough([{ method: 'PUT', path: manifestPath, fault: { kind: 'status', status: 400, errorCode: 'MANIFEST_INVALID' } }]));
+    expect(exchangesOf('PUT', manifestPath).map((exchange) => exchange.status)).toEqual([400]);
+  });
+
   it('waits as long as a 429 on a HEAD asks with Retry-After: 1', async () => {
     const { name, events } = await pushThrough([{ method: 'HEAD', path: blobHead, fault: { kind: 'status', status: 429, retryAfter: '1' } }]);
     const heads = exchangesOf('HEAD', blobHead);
