@@ -383,6 +383,44 @@ describe('Ctrl-C', () => {
     }
   });
 
+  it('a pull killed outright (SIGKILL) mid-transfer leaves its download under a name the next pull finds: it resumes with Range', async () => {
+    const repository = uniqueRepository('e2e-sigkill');
+    const size = 64 * 1024 * 1024;
+    const big = `${src}/big.bin`;
+    await writeFile(big, '');
+    await truncate(big, size);
+    ok(await run(['push', `${registry().host}/${repository}:v1`, 'big.bin']), 'push');
+    const digest = sha256(Buffer.alloc(size));
+    const hex = digest.slice('sha256:'.length, 'sha256:'.length + 12);
+
+    const proxy = await startStallProxy(Number(registry().host.split(':')[1]), 8 * 1024 * 1024);
+    try {
+      const out = await ws.mkdir('sigkill-out');
+      const pull = startStowage(['pull', `${proxy.host}/${repository}:v1`, '-o', out], { cwd: ws.dir, env: ws.env });
+      await Promise.race([proxy.stalled, pull.result.then((result) => Promise.reject(new Error(`pull ended early: ${JSON.stringify(result)}`)))]);
+      // Bytes reached the file: it is not empty.
+      await waitUntil(async () => {
+        const files = await temporaryFiles(out);
+        return files.length > 0 && (await stat(files[0] ?? '')).size > 0;
+      }, 'bytes in the download');
+      pull.child.kill('SIGKILL');
+      const result = await pull.result;
+      expect(result.signal).toBe('SIGKILL');
+      // No chance to rename anything: the download is under its in-progress name, with the dead process's id.
+      const left = await listDir(out);
+      expect(left).toHaveLength(1);
+      expect(left[0]).toMatch(new RegExp(`^\\.big\\.bin\\.${hex}\\.${String(pull.child.pid)}-[0-9a-f]{8}\\.partial$`));
+
+      const again = ok(await run(['pull', `${registry().host}/${repository}:v1`, '-o', out, '--debug']), 'pull again');
+      expect(again.stderr).toMatch(/> {3}range: bytes=[1-9]\d*-\n/);
+      expect(again.stderr).toMatch(/< 206 GET /);
+      expect(await listDir(out)).toEqual(['big.bin']);
+      expect(sha256(await readFile(`${out}/big.bin`))).toBe(digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('interrupts a push mid-upload: exit 130, the directory archive is removed, no tag is pushed', async () => {
     const repository = uniqueRepository('e2e-sigint-push');
     const dir = await ws.mkdir('src', 'bigdir');

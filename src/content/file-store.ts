@@ -16,7 +16,7 @@
  * the rest, and the digest is still verified over the whole content before the file gets its name.
  */
 import { randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, mkdtemp, open, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable, Writable, addAbortSignal, pipeline as pipelineCallback } from 'node:stream';
@@ -86,6 +86,68 @@ type Source = { content: Content } | { fetchFrom: FetchFrom };
 export function partialPathOf(target: string, digest: string): string {
   const hex = digest.slice(digest.indexOf(':') + 1, digest.indexOf(':') + 13);
   return join(dirname(target), `.${basename(target)}.${hex}.partial`);
+}
+
+/** Longest file name written (most file systems allow 255 bytes). */
+const maxNameBytes = 255;
+
+/**
+ * The name a resumable download is written under while it runs: the kept name with this process's id and a
+ * random part (`.<name>.<hex12>.<pid>-<hex8>.partial`), so that a download whose process was killed outright
+ * (SIGKILL, a crash, the machine going down: no chance to rename it) can be found and continued by the next
+ * pull, once its process is gone. A name too long for that gets a plain temporary name.
+ */
+function inProgressPathOf(kept: string): string {
+  const name = `${basename(kept).slice(0, -'.partial'.length)}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
+  return Buffer.byteLength(name) > maxNameBytes ? temporaryPathIn(dirname(kept), 'partial') : join(dirname(kept), name);
+}
+
+/** Whether a process with this id runs (on this machine, as seen from this pid namespace). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return errorCode(error) === 'EPERM';
+  }
+}
+
+/**
+ * Renames to `temporary` the largest download of `kept` left by a process that is gone (see
+ * {@link inProgressPathOf}); false when there is none. A process that still runs keeps its file.
+ */
+async function adoptOrphan(kept: string, temporary: string): Promise<boolean> {
+  const prefix = `${basename(kept).slice(0, -'.partial'.length)}.`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(kept));
+  } catch {
+    return false;
+  }
+  const orphans: { path: string; size: number }[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.partial')) continue;
+    const match = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length, -'.partial'.length));
+    const pid = Number(match?.[1]);
+    if (match === null || !Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    const path = join(dirname(kept), name);
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isFile() === true) orphans.push({ path, size: info.size });
+  }
+  orphans.sort((a, b) => b.size - a.size);
+  for (const orphan of orphans) {
+    try {
+      // Atomic: of two pulls adopting at once, one gets it.
+      await rename(orphan.path, temporary);
+    } catch {
+      continue;
+    }
+    // The others are older attempts at the same bytes: the one adopted has the most.
+    await Promise.all(orphans.filter((other) => other !== orphan).map((other) => rm(other.path, { force: true })));
+    return true;
+  }
+  return false;
 }
 
 interface NameClaim {
@@ -433,7 +495,7 @@ export class FileStore implements Target, ResumablePusher {
     const kept = this.options.resume === true ? partialPathOf(target, desc.digest) : undefined;
     // The bytes are written under a fresh name, so that no other process appends to the file this one
     // verifies; a kept download is claimed by renaming it there, and named back if this write fails too.
-    const temporary = temporaryPathIn(dirname(target), 'partial');
+    const temporary = kept === undefined ? temporaryPathIn(dirname(target), 'partial') : inProgressPathOf(kept);
     this.temporaries.add(temporary);
     let verified = false;
     try {
@@ -551,8 +613,8 @@ async function claimPartial(kept: string, temporary: string, desc: Descriptor, w
   try {
     await rename(kept, temporary);
   } catch {
-    // None (ENOENT), or one another process has just taken: start from nothing.
-    return undefined;
+    // None (ENOENT), or one another process has just taken: perhaps one a killed process left, else nothing.
+    if (!(await adoptOrphan(kept, temporary))) return undefined;
   }
   const hasher = hasherFor(parseDigest(desc.digest).algorithm, desc.size);
   let tooLarge = false;

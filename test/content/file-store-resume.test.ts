@@ -2,6 +2,7 @@
  * Resumed downloads in the FileStore (`resume: true`): what is kept when a write fails, how a kept download
  * is continued, and that nothing unverified ever gets the final name.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -113,6 +114,24 @@ describe('FileStore with resume', () => {
     expect(kept.byteLength).toBeGreaterThan(0);
     expect(kept.equals(blob.subarray(0, kept.byteLength))).toBe(true);
     expect(await names(out)).toHaveLength(1);
+  });
+
+  it('continues the download a killed process left under its in-progress name, not one a live process is writing', async () => {
+    const out = await outputDirectory();
+    const stem = partialPathOf(join(out, 'model.bin'), desc.digest).slice(0, -'.partial'.length);
+    // A process that has exited: its id is free (a reuse within this test is not a worry).
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const live = process.ppid;
+    const orphan = `${stem}.${String(dead)}-0123abcd.partial`;
+    const busy = `${stem}.${String(live)}-4567cdef.partial`;
+    await writeFile(orphan, blob.subarray(0, 1024 * 1024));
+    await writeFile(busy, blob.subarray(0, 2 * 1024 * 1024));
+    const source = rangeSource(blob);
+    await new FileStore(out, { resume: true }).pushResumable(desc, source.fetchFrom);
+    // The orphan's bytes were continued (asked from its size), the live writer's file left alone.
+    expect(source.asked).toEqual([1024 * 1024]);
+    expect((await readFile(join(out, 'model.bin'))).equals(blob)).toBe(true);
+    expect(await names(out)).toEqual([busy.slice(out.length + 1), 'model.bin'].sort());
   });
 
   it('continues a kept download from its size and verifies the whole', async () => {
