@@ -1,29 +1,12 @@
-import { writeFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from './base-command.js';
 import { applyDistributionSpec, distributionSpecFlag, platformFlag } from './flags/referrers.js';
 import { concurrencyFlag, formatFlags, layoutFlags, remoteFlags, ttyFlags } from './flags/remote.js';
 import { packingFlags } from './flags/packing.js';
 import { openTarget } from './target.js';
-import { Progress, progressEnabled } from './ui/progress.js';
-import {
-  defaultStateDirectory,
-  DigestCache,
-  FileStore,
-  MediaType,
-  mergeAnnotations,
-  parseAnnotationFlags,
-  parseFileRef,
-  parseFileRefs,
-  parsePlatform,
-  pushArtifact,
-  readAnnotationFile,
-  selectPlatform,
-  StowageError,
-  UploadSessions,
-  type Descriptor,
-  type PackedManifest,
-} from '../src/index.js';
+import { pushPacked, readPackingInput } from './push-files.js';
+import { progressEnabled } from './ui/progress.js';
+import { parsePlatform, selectPlatform, StowageError, type Descriptor } from '../src/index.js';
 
 export default class Attach extends BaseCommand {
   static override summary = 'Attach files to an existing artifact or image as a referrer (an SBOM, a signature)';
@@ -68,11 +51,8 @@ export default class Attach extends BaseCommand {
     }
     applyDistributionSpec(opened.target, flags['distribution-spec']);
     const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
-    const files = parseFileRefs(argv.slice(1).map(String), { disablePathValidation: flags['disable-path-validation'] });
-    const annotationFile = flags['annotation-file'] === undefined ? undefined : await readAnnotationFile(flags['annotation-file'], { signal });
-    const annotations = mergeAnnotations(parseAnnotationFlags(flags.annotation ?? []), annotationFile, files);
-    const configRef = flags.config === undefined ? undefined : parseFileRef(flags.config);
-    if (files.length === 0 && Object.keys(annotations.manifest).length === 0) {
+    const input = await readPackingInput(argv.slice(1).map(String), flags, signal);
+    if (input.files.length === 0 && Object.keys(input.annotations.manifest).length === 0) {
       throw new StowageError('INVALID_ARGUMENT', 'attach needs files to attach, or manifest annotations (-a key=value): neither was given');
     }
 
@@ -80,38 +60,13 @@ export default class Attach extends BaseCommand {
     if (platform !== undefined) subject = await selectPlatform(opened.target, subject, platform, opened.display(opened.selector), { signal });
     const subjectRef: Descriptor = { mediaType: subject.mediaType, digest: subject.digest, size: subject.size };
 
-    const exportPath = flags['export-manifest'];
-    const store = new FileStore(process.cwd());
-    const progress = new Progress({ verbs: { active: 'Uploading', done: 'Uploaded' }, enabled: progressEnabled(flags) });
-    const stateDirectory = defaultStateDirectory();
-    const digestCache = await DigestCache.open(stateDirectory).catch(() => undefined);
-    let packed: PackedManifest;
-    try {
-      packed = await pushArtifact(opened.target, {
-        store,
-        files: files.map((file) => ({ ...file, annotations: annotations.files.get(file.title) ?? {} })),
-        ...(configRef === undefined ? {} : { config: { path: configRef.path, mediaType: configRef.mediaType ?? MediaType.unknownConfig } }),
-        pack: {
-          annotations: annotations.manifest,
-          configAnnotations: annotations.config,
-          artifactType,
-          imageSpec: 'v1.1',
-          subject: subjectRef,
-        },
-        tags: [],
-        concurrency: flags.concurrency,
-        signal,
-        ...(digestCache === undefined ? {} : { digestCache }),
-        sessions: new UploadSessions(stateDirectory),
-        ...(exportPath === undefined ? {} : { onPacked: (manifest: PackedManifest) => writeFile(exportPath, manifest.bytes) }),
-        ...progress.hooks(),
-        ...progress.fileHooks(),
-      });
-      progress.finish();
-    } finally {
-      progress.stop();
-      await store.close();
-    }
+    const packed = await pushPacked(opened.target, input, {
+      pack: { artifactType, imageSpec: 'v1.1', subject: subjectRef },
+      tags: [],
+      concurrency: flags.concurrency,
+      signal,
+      progress: progressEnabled(flags),
+    });
     const desc = packed.descriptor;
     if (flags.format === 'json') {
       this.outJson({

@@ -1,28 +1,11 @@
-import { writeFile } from 'node:fs/promises';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from './base-command.js';
 import { concurrencyFlag, formatFlags, layoutFlags, remoteFlags, ttyFlags } from './flags/remote.js';
 import { packingFlags } from './flags/packing.js';
 import { openTarget } from './target.js';
-import { Progress, progressEnabled } from './ui/progress.js';
-import {
-  defaultStateDirectory,
-  DigestCache,
-  FileStore,
-  isValidDigest,
-  MediaType,
-  mergeAnnotations,
-  parseAnnotationFlags,
-  parseFileRef,
-  parseFileRefs,
-  pushArtifact,
-  readAnnotationFile,
-  StowageError,
-  UploadSessions,
-  type Descriptor,
-  type ImageSpec,
-  type PackedManifest,
-} from '../src/index.js';
+import { pushPacked, readPackingInput } from './push-files.js';
+import { progressEnabled } from './ui/progress.js';
+import { isValidDigest, StowageError, type Descriptor, type ImageSpec } from '../src/index.js';
 
 function imageSpecOf(value: string): ImageSpec {
   if (value === 'v1.1' || value === 'v1.0') return value;
@@ -64,43 +47,18 @@ Several tags are separated by commas. Set SOURCE_DATE_EPOCH for a reproducible m
     if (opened.selector !== undefined && isValidDigest(opened.selector)) {
       throw new StowageError('INVALID_REFERENCE', `invalid reference "${args.reference}": push takes tags, not a digest (the digest comes from the content)`);
     }
-    const files = parseFileRefs(argv.slice(1).map(String), { disablePathValidation: flags['disable-path-validation'] });
-    const annotationFile = flags['annotation-file'] === undefined ? undefined : await readAnnotationFile(flags['annotation-file'], { signal });
-    const annotations = mergeAnnotations(parseAnnotationFlags(flags.annotation ?? []), annotationFile, files);
-
-    const configRef = flags.config === undefined ? undefined : parseFileRef(flags.config);
-    const exportPath = flags['export-manifest'];
-    const store = new FileStore(process.cwd());
-    const progress = new Progress({ verbs: { active: 'Uploading', done: 'Uploaded' }, enabled: progressEnabled(flags) });
-    // What stowage remembers between runs (file digests, upload sessions to resume); pushes work without it.
-    const stateDirectory = defaultStateDirectory();
-    const digestCache = await DigestCache.open(stateDirectory).catch(() => undefined);
-    try {
-      const packed = await pushArtifact(opened.target, {
-        store,
-        files: files.map((file) => ({ ...file, annotations: annotations.files.get(file.title) ?? {} })),
-        ...(configRef === undefined ? {} : { config: { path: configRef.path, mediaType: configRef.mediaType ?? MediaType.unknownConfig } }),
-        pack: {
-          annotations: annotations.manifest,
-          configAnnotations: annotations.config,
-          ...(flags['artifact-type'] === undefined ? {} : { artifactType: flags['artifact-type'] }),
-          ...(flags['image-spec'] === undefined ? {} : { imageSpec: imageSpecOf(flags['image-spec']) }),
-        },
-        tags: opened.tags,
-        concurrency: flags.concurrency,
-        signal,
-        ...(digestCache === undefined ? {} : { digestCache }),
-        sessions: new UploadSessions(stateDirectory),
-        ...(exportPath === undefined ? {} : { onPacked: (manifest: PackedManifest) => writeFile(exportPath, manifest.bytes) }),
-        ...progress.hooks(),
-        ...progress.fileHooks(),
-      });
-      progress.finish();
-      this.report(opened.kind, opened.display, opened.tags, packed.descriptor, flags.format);
-    } finally {
-      progress.stop();
-      await store.close();
-    }
+    const input = await readPackingInput(argv.slice(1).map(String), flags, signal);
+    const packed = await pushPacked(opened.target, input, {
+      pack: {
+        ...(flags['artifact-type'] === undefined ? {} : { artifactType: flags['artifact-type'] }),
+        ...(flags['image-spec'] === undefined ? {} : { imageSpec: imageSpecOf(flags['image-spec']) }),
+      },
+      tags: opened.tags,
+      concurrency: flags.concurrency,
+      signal,
+      progress: progressEnabled(flags),
+    });
+    this.report(opened.kind, opened.display, opened.tags, packed.descriptor, flags.format);
   }
 
   private report(kind: string, display: (selector?: string) => string, tags: string[], desc: Descriptor, format: string): void {

@@ -332,19 +332,26 @@ async function waitUntil(condition: () => Promise<boolean>, what: string, timeou
   }
 }
 
+/**
+ * Pushes a sparse 64 MiB big.bin to `repository:v1` and returns its digest: cheap to make, and far larger
+ * than what the stall proxy lets through (8 MiB), so a download is held mid-blob whatever the machine's speed.
+ */
+async function pushSparseBig(repository: string): Promise<string> {
+  const size = 64 * 1024 * 1024;
+  const big = `${src}/big.bin`;
+  await writeFile(big, '');
+  await truncate(big, size);
+  ok(await run(['push', `${registry().host}/${repository}:v1`, 'big.bin']), 'push');
+  return sha256(Buffer.alloc(size));
+}
+
 describe('Ctrl-C', () => {
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const)('%s interrupts a pull mid-transfer: exit %i; the download is kept as .big.bin.<hex12>.partial and the next pull completes it', async (signal, exitCode) => {
     const repository = uniqueRepository(`e2e-${signal.toLowerCase()}`);
-    // A sparse 64 MiB file: cheap to make, and far larger than what the proxy lets through (8 MiB), so the
-    // download is held mid-blob whatever the machine's speed.
-    const size = 64 * 1024 * 1024;
-    const big = `${src}/big.bin`;
-    await writeFile(big, '');
-    await truncate(big, size);
-    ok(await run(['push', `${registry().host}/${repository}:v1`, 'big.bin']), 'push');
+    const digest = await pushSparseBig(repository);
 
     const proxy = await startStallProxy(Number(registry().host.split(':')[1]), 8 * 1024 * 1024);
     try {
@@ -367,7 +374,6 @@ describe('Ctrl-C', () => {
       expect(result.stderr).not.toMatch(/^\s+at /m);
       expect(stderrLines(result).filter((line) => line.startsWith('Error:'))).toHaveLength(1);
       // What arrived is kept for the next pull, under a name from the file and the digest; nothing else.
-      const digest = sha256(Buffer.alloc(size));
       const kept = `.big.bin.${digest.slice('sha256:'.length, 'sha256:'.length + 12)}.partial`;
       expect(await listDir(out)).toEqual([kept]);
       expect(await listDir(ws.tmp)).toEqual([]);
@@ -385,12 +391,7 @@ describe('Ctrl-C', () => {
 
   it('a pull killed outright (SIGKILL) mid-transfer leaves its download under a name the next pull finds: it resumes with Range', async () => {
     const repository = uniqueRepository('e2e-sigkill');
-    const size = 64 * 1024 * 1024;
-    const big = `${src}/big.bin`;
-    await writeFile(big, '');
-    await truncate(big, size);
-    ok(await run(['push', `${registry().host}/${repository}:v1`, 'big.bin']), 'push');
-    const digest = sha256(Buffer.alloc(size));
+    const digest = await pushSparseBig(repository);
     const hex = digest.slice('sha256:'.length, 'sha256:'.length + 12);
 
     const proxy = await startStallProxy(Number(registry().host.split(':')[1]), 8 * 1024 * 1024);

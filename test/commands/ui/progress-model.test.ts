@@ -4,33 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ProgressModel, formatDuration, formatRate, plainPalette, type Palette } from '../../../commands/ui/progress-model.js';
-import { digestOf } from '../../../src/oci/digest.js';
-import { Annotation, MediaType } from '../../../src/oci/media-types.js';
-import type { Descriptor } from '../../../src/oci/schemas.js';
-
-const mebibyte = 1024 * 1024;
-
-function blob(title: string | undefined, size: number, mediaType: string = MediaType.ociLayer): Descriptor {
-  return {
-    mediaType,
-    digest: digestOf(`${title ?? mediaType} ${size}`),
-    size,
-    ...(title === undefined ? {} : { annotations: { [Annotation.title]: title } }),
-  };
-}
-
-/** A clock the test moves by hand. */
-function fakeClock(): { now: () => number; advance: (ms: number) => void } {
-  let time = 1_000;
-  return {
-    now: () => time,
-    advance: (ms) => {
-      time += ms;
-    },
-  };
-}
-
-const upload = { active: 'Uploading', done: 'Uploaded' };
+import { MediaType } from '../../../src/oci/media-types.js';
+import { blob, fakeClock, mebibyte, upload } from '../../helpers/progress-fixtures.js';
 
 describe('formatting', () => {
   it('durations and rates', () => {
