@@ -90,3 +90,8 @@ export function describeError(error: unknown): string {
   }
   return String(error);
 }
+
+/** The `code` of a Node.js system error (`ENOENT`, `ECONNRESET`, ...), if `error` has one. */
+export function errnoCode(error: unknown): string | undefined {
+  return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+}

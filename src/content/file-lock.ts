@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { open, rm, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortError, describeError, StowageError, throwIfAborted } from '../errors.js';
+import { abortError, describeError, StowageError, throwIfAborted, errnoCode } from '../errors.js';
 
 /** A lock older than this is taken to belong to a process that died holding it: 30 s. */
 export const defaultStaleLockMs = 30_000;
@@ -121,7 +121,5 @@ async function statOrUndefined(file: string): Promise<Stats | undefined> {
   }
 }
 
-/** The `code` of a Node.js system error (`ENOENT`, `EEXIST`, ...). */
-export function errnoCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
+/** Re-exported for the stores that import it from here. */
+export { errnoCode } from '../errors.js';

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable, Writable, addAbortSignal, pipeline as pipelineCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { StowageError, abortError, describeError, isStowageError, throwIfAborted } from '../errors.js';
+import { StowageError, abortError, describeError, isStowageError, throwIfAborted, errnoCode } from '../errors.js';
 import { Hasher, isValidDigest, parseDigest, verifyBytes, verifyingStream } from '../oci/digest.js';
 import { asyncVerifyResult, hasherFor, type AsyncHasher } from '../oci/threaded-hasher.js';
 import { Annotation, MediaType, isValidMediaType } from '../oci/media-types.js';
@@ -109,7 +109,7 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (error) {
     // EPERM: it runs, as another user.
-    return errorCode(error) === 'EPERM';
+    return errnoCode(error) === 'EPERM';
   }
 }
 
@@ -161,11 +161,6 @@ function ioError(error: unknown, signal: AbortSignal | undefined, what: string):
   if (signal?.aborted === true) return abortError(signal, what);
   if (isStowageError(error)) return error;
   return new StowageError('IO', `${what}: ${describeError(error)}`, { cause: error });
-}
-
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
 }
 
 /** Files and directories on disk as a store; see the module comment. */
@@ -506,7 +501,7 @@ export class FileStore implements Target, ResumablePusher {
       if (keepOldFiles) {
         // link() refuses to replace, unlike rename(): no window in which an existing file is overwritten.
         await link(temporary, target).catch((error: unknown) => {
-          if (errorCode(error) === 'EEXIST') throw new StowageError('FILE_EXISTS', `${what}: ${target} already exists`);
+          if (errnoCode(error) === 'EEXIST') throw new StowageError('FILE_EXISTS', `${what}: ${target} already exists`);
           throw error;
         });
         await unlink(temporary);

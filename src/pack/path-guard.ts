@@ -6,7 +6,7 @@
 import { lstat, mkdir, readlink, realpath } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { StowageError, describeError } from '../errors.js';
+import { StowageError, describeError, errnoCode } from '../errors.js';
 
 /** True when `child` is `parent` or below it (both absolute). */
 export function isWithin(parent: string, child: string): boolean {
@@ -14,14 +14,9 @@ export function isWithin(parent: string, child: string): boolean {
   return rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel));
 }
 
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
-}
-
 /** True for the errors that mean "this path does not exist (as a directory chain)". */
 export function isMissing(error: unknown): boolean {
-  const code = errorCode(error);
+  const code = errnoCode(error);
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 

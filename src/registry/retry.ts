@@ -12,7 +12,7 @@
  * `Retry-After` (seconds or an HTTP date, RFC 9110 section 10.2.3) is the least we wait; one longer than
  * 60 s is not waited for at all (the request fails at once and the error says what the registry asked).
  */
-import { abortError, StowageError } from '../errors.js';
+import { abortError, StowageError, errnoCode } from '../errors.js';
 
 /** Retry settings of {@link HttpClient} (`HttpClientOptions.retry`); every field is optional. */
 export interface RetryOptions {
@@ -86,10 +86,6 @@ const retryableErrorCodes: ReadonlySet<string> = new Set([
 ]);
 
 /** The `code` of an error, if it has a string one. */
-function errorCode(error: unknown): string | undefined {
-  return error instanceof Error && 'code' in error && typeof error.code === 'string' ? error.code : undefined;
-}
-
 /**
  * True when a request that failed with `error` (before any answer came) may be sent again: a connection
  * reset, a closed socket, a timeout, found on the error or its causes. A cancellation (`ABORTED`) never is,
@@ -102,7 +98,7 @@ export function isRetryableError(error: unknown): boolean {
     if (current instanceof StowageError) {
       if (current.code !== 'NETWORK') return false;
     } else {
-      const code = errorCode(current);
+      const code = errnoCode(current);
       if (code !== undefined && retryableErrorCodes.has(code)) return true;
     }
     current = current instanceof Error ? current.cause : undefined;
