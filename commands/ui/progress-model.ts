@@ -5,7 +5,8 @@
  * so it is tested with fake hooks; `progress.ts` draws it on a terminal.
  */
 import type { Descriptor } from '../../src/index.js';
-import { formatBytes, nodeLabel, shortDigest } from './format.js';
+import { formatBytes, formatDuration, formatRate, nodeLabel, plainPalette, shortDigest, truncate, type Palette } from './format.js';
+
 
 /** The words for one kind of transfer. */
 export interface ProgressVerbs {
@@ -15,35 +16,8 @@ export interface ProgressVerbs {
   done: string;
 }
 
-/** The colours of the lines (a chalk instance is one); {@link plainPalette} paints nothing. */
-export interface Palette {
-  readonly cyan: (text: string) => string;
-  readonly green: (text: string) => string;
-  readonly dim: (text: string) => string;
-}
-
-const unchanged = (text: string): string => text;
-
-/** No colour. */
-export const plainPalette: Palette = { cyan: unchanged, green: unchanged, dim: unchanged };
-
-/** `0.4 s`, `12 s`, `3m 05s`. */
-export function formatDuration(ms: number): string {
-  const seconds = ms / 1000;
-  if (seconds < 10) return `${seconds.toFixed(1)} s`;
-  if (seconds < 60) return `${Math.round(seconds)} s`;
-  const whole = Math.round(seconds);
-  return `${Math.floor(whole / 60)}m ${String(whole % 60).padStart(2, '0')}s`;
-}
-
 /** Below this many bytes a blob's own speed says nothing (request latency dominates): not shown. */
 const minimumRateBytes = 1024 * 1024;
-
-/** `360 MiB/s`; empty when no time has passed. */
-export function formatRate(bytes: number, ms: number): string {
-  if (ms <= 0 || bytes <= 0) return '';
-  return `${formatBytes(Math.round((bytes * 1000) / ms))}/s`;
-}
 
 /** How a node ended up in the destination. */
 export type FinishedState = 'done' | 'skipped' | 'mounted';
@@ -235,14 +209,3 @@ function keyOf(desc: Descriptor): string {
   return `${desc.digest} ${nodeLabel(desc)}`;
 }
 
-// Made on first use: building a segmenter takes ICU some 20 ms, too much for every start of the CLI.
-let graphemes: Intl.Segmenter | undefined;
-
-/** `text` cut to `width` characters (graphemes), with an ellipsis when cut. */
-function truncate(text: string, width: number): string {
-  // No more graphemes than UTF-16 code units: a text this short fits as it is.
-  if (text.length <= width) return text;
-  graphemes ??= new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-  const parts = Array.from(graphemes.segment(text), (part) => part.segment);
-  return parts.length <= width ? text : `${parts.slice(0, width - 1).join('')}…`;
-}

@@ -3,7 +3,8 @@
  * durations and rates; colour from the palette given.
  */
 import { describe, expect, it } from 'vitest';
-import { ProgressModel, formatDuration, formatRate, plainPalette, type Palette } from '../../../commands/ui/progress-model.js';
+import { formatDuration, formatRate, plainPalette, type Palette } from '../../../commands/ui/format.js';
+import { ProgressModel } from '../../../commands/ui/progress-model.js';
 import { MediaType } from '../../../src/oci/media-types.js';
 import { blob, fakeClock, mebibyte, upload } from '../../helpers/progress-fixtures.js';
 
