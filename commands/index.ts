@@ -1,5 +1,6 @@
 /** The explicit command map oclif loads (package.json `oclif.commands`); ids use ":" for topics. */
 import Attach from './attach.js';
+import Copy from './copy.js';
 import Discover from './discover.js';
 import Login from './login.js';
 import Logout from './logout.js';
@@ -17,6 +18,7 @@ export const commands = {
   resolve: Resolve,
   attach: Attach,
   discover: Discover,
+  copy: Copy,
   'repo:tags': RepoTags,
   login: Login,
   logout: Logout,

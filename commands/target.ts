@@ -4,10 +4,15 @@
  */
 import {
   formatReference,
+  isValidDigest,
+  isValidTag,
   OciLayoutStore,
   parseLayoutReference,
   parseReferenceWithTags,
   RemoteRepository,
+  StowageError,
+  type HttpClient,
+  type LayoutReference,
   type RepositoryAction,
   type Target,
 } from '../src/index.js';
@@ -33,6 +38,26 @@ export interface OpenTargetOptions {
   signal?: AbortSignal;
   /** Token actions the whole operation needs, asked for up front (default pull): push and tag need pull and push. */
   actions?: readonly RepositoryAction[];
+  /** The HTTP client to use for a registry (copy shares one between source and destination); default: a new one from the flags. */
+  client?: HttpClient;
+  /** The OCI layout directory (`--oci-layout-path`): the input is then only `<tag>[,<tag>...]`, `@<digest>` or empty. */
+  layoutPath?: string;
+}
+
+/**
+ * Parses the reference argument that goes with `--oci-layout-path`: tags, a digest (with or without `@`), or nothing.
+ * @throws StowageError `INVALID_REFERENCE`.
+ */
+function layoutReferenceAt(path: string, input: string, multipleTags: boolean): LayoutReference {
+  if (input === '') return { path, tags: [] };
+  const digest = input.startsWith('@') ? input.slice(1) : input;
+  if (isValidDigest(digest)) return { path, tags: [], digest };
+  const tags = [...new Set(input.split(','))];
+  if (tags.length > 1 && !multipleTags) throw new StowageError('INVALID_REFERENCE', `invalid reference "${input}": several tags are not allowed here`);
+  for (const tag of tags) {
+    if (!isValidTag(tag)) throw new StowageError('INVALID_REFERENCE', `invalid reference "${input}": "${tag}" is not a valid tag or digest`);
+  }
+  return { path, tags, ...(tags[0] === undefined ? {} : { tag: tags[0] }) };
 }
 
 /**
@@ -41,8 +66,8 @@ export interface OpenTargetOptions {
  */
 export async function openTarget(input: string, flags: RemoteFlagValues, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
   const multipleTags = options.multipleTags === true;
-  if (flags['oci-layout'] === true) {
-    const ref = parseLayoutReference(input, { multipleTags });
+  if (flags['oci-layout'] === true || options.layoutPath !== undefined) {
+    const ref = options.layoutPath === undefined ? parseLayoutReference(input, { multipleTags }) : layoutReferenceAt(options.layoutPath, input, multipleTags);
     const target = await OciLayoutStore.open(ref.path, { create: options.create === true, ...(options.signal ? { signal: options.signal } : {}) });
     return {
       target,
@@ -54,7 +79,7 @@ export async function openTarget(input: string, flags: RemoteFlagValues, options
     };
   }
   const { reference, tags } = parseReferenceWithTags(input, { multipleTags });
-  const client = await createClient(reference.registry, flags);
+  const client = options.client ?? (await createClient(reference.registry, flags));
   const plainHttp = remotePlainHttp(flags);
   const target = new RemoteRepository({
     registry: reference.registry,

@@ -51,6 +51,7 @@ export {
 } from './oci/reference.js';
 export * from './content/store.js';
 export { copy, copyGraph, tagAll, type CopyHooks, type CopyOptions, type CopyGraphOptions, type CopyGraphResult } from './copy/copy.js';
+export { copyReferrers, copyWithReferrers, type CopyReferrersOptions, type CopyWithReferrersOptions, type CopyWithReferrersResult } from './copy/referrers.js';
 export { stowageVersion, userAgent } from './version.js';
 export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpMethod, type HttpHeaders, type HttpExchangeEvent, type HttpRetryEvent } from './registry/http.js';
 export { defaultRetryPolicy, type RetryOptions } from './registry/retry.js';
