@@ -123,3 +123,20 @@ export { KeychainStore, defaultKeychainService, type KeychainStoreOptions } from
 export { serveCredentialHelper, credentialsNotFoundMessage, type HelperAnswer } from './registry/credentials/helper-server.js';
 export { normaliseRegistryHost, serverAddressOf, dockerHubServerAddress } from './registry/credentials/server-address.js';
 export { identityTokenUsername, type StoredCredentials } from './registry/credentials/stored-credentials.js';
+export {
+  fetchManifest,
+  fetchManifestConfig,
+  pushManifest,
+  resolveIfExists,
+  isBlobResolver,
+  isStreamPusher,
+  type BlobResolver,
+  type StreamPusher,
+  type PushStreamOptions,
+  type FetchManifestOptions,
+  type FetchedManifest,
+  type PushManifestOptions,
+  type PushedManifest,
+} from './content/manifests.js';
+export { orderedDescriptor, orderedPlatform, indentJson, sortKeysDeep, sortedJsonOf } from './oci/json-format.js';
+export { createIndex, updateIndex, packIndex, indexEntryOf, type PackedIndex, type IndexHooks, type PackIndexOptions, type CreateIndexOptions, type UpdateIndexOptions } from './pack/image-index.js';

@@ -7,10 +7,10 @@ import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { chmod, mkdir, open, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { z } from 'zod';
 import { abortError, describeError, isStowageError, StowageError, throwIfAborted } from '../errors.js';
-import { isValidDigest, parseDigest, verifyBytes, verifyingStream } from '../oci/digest.js';
+import { Hasher, isValidDigest, parseDigest, verifyBytes, verifyingStream } from '../oci/digest.js';
 import { Annotation, isManifestMediaType, MediaType } from '../oci/media-types.js';
 import { isValidTag } from '../oci/reference.js';
 import { imageIndexSchema, mediaTypeSchema, ociLayoutFileSchema, parseJson, type Descriptor, type ImageIndex } from '../oci/schemas.js';
@@ -283,6 +283,84 @@ export class OciLayoutStore implements Target, Deleter, TagLister, PredecessorFi
       if (found !== undefined) await rm(file, { force: true });
       this.linkCache.delete(desc.digest);
       if (!listed && found === undefined) throw new StowageError('NOT_FOUND', `${what}: not found`);
+    });
+  }
+
+  /**
+   * The descriptor of a blob by digest: its size from the file, media type `application/octet-stream`.
+   * @throws StowageError `NOT_FOUND`, `INVALID_DIGEST`, `IO`, `ABORTED`.
+   */
+  async resolveBlob(digest: string, options: OperationOptions = {}): Promise<Descriptor> {
+    const what = `resolve blob ${digest} in OCI layout ${this.directory}`;
+    throwIfAborted(options.signal, what);
+    const file = this.blobPath(digest);
+    return this.guard(what, async () => {
+      const found = await statOrUndefined(file);
+      if (found?.isFile() !== true) throw new StowageError('NOT_FOUND', `${what}: blob not found`);
+      return { mediaType: 'application/octet-stream', digest, size: found.size };
+    });
+  }
+
+  /**
+   * Writes a blob from a stream of `size` bytes read once, its digest computed on the way (or, with
+   * `options.digest`, checked against it): into a temp file under `ingest/`, renamed into `blobs/` once the
+   * size is right. Returns its descriptor (media type `options.mediaType`, default
+   * `application/vnd.oci.image.layer.v1.tar`).
+   * @throws StowageError `SIZE_MISMATCH`, `DIGEST_MISMATCH`, `INVALID_DIGEST`, `INVALID_ARGUMENT`, `IO`, `ABORTED`.
+   */
+  async pushStream(content: Readable, size: number, options: OperationOptions & { digest?: string; mediaType?: string } = {}): Promise<Descriptor> {
+    const mediaType = options.mediaType ?? MediaType.ociLayer;
+    const what = `push blob to OCI layout ${this.directory}`;
+    const { signal } = options;
+    if (!Number.isSafeInteger(size) || size < 0) {
+      content.destroy();
+      throw new StowageError('INVALID_ARGUMENT', `${what}: the size must be a non-negative integer`);
+    }
+    if (options.digest !== undefined) {
+      const desc: Descriptor = { mediaType, digest: options.digest, size };
+      await this.push(desc, content, options);
+      return desc;
+    }
+    const hasher = new Hasher('sha256');
+    return this.guard(what, async () => {
+      const { file, handle } = await this.createTemp('stream');
+      try {
+        let position = 0;
+        try {
+          const source: AsyncIterable<unknown> = signal === undefined ? content : addAbortSignal(signal, content);
+          for await (const chunk of source) {
+            if (!(chunk instanceof Uint8Array)) throw new StowageError('INVALID_ARGUMENT', `${what}: the content stream must yield bytes`);
+            hasher.update(chunk);
+            if (hasher.size > size) throw new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${size} bytes`);
+            for (let offset = 0; offset < chunk.byteLength; ) {
+              const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position);
+              offset += bytesWritten;
+              position += bytesWritten;
+            }
+          }
+          if (hasher.size !== size) throw new StowageError('SIZE_MISMATCH', `${what}: received ${hasher.size} bytes, expected ${size}`);
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+        throwIfAborted(signal, what);
+        const digest = hasher.digest();
+        const target = this.blobPath(digest);
+        const found = await statOrUndefined(target);
+        if (found?.isFile() === true && found.size === size) {
+          await rm(file, { force: true });
+        } else {
+          await chmod(file, 0o444);
+          await mkdir(path.dirname(target), { recursive: true });
+          await rename(file, target);
+        }
+        return { mediaType, digest, size };
+      } catch (error) {
+        content.destroy();
+        await rm(file, { force: true });
+        throwIfAborted(signal, what);
+        throw error;
+      }
     });
   }
 

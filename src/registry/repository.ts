@@ -48,7 +48,7 @@ import {
   type ReferrersPage,
   type ReferrersRepository,
 } from './referrers.js';
-import { cancelUpload, startUpload, uploadBlob, type RepositoryEndpoint, type UploadSettings } from './upload.js';
+import { cancelUpload, chunkedUpload, startUpload, uploadBlob, type RepositoryEndpoint, type UploadSettings } from './upload.js';
 import { uploadFile } from './upload-file.js';
 
 /** The pause before a manifest PUT refused with MANIFEST_BLOB_UNKNOWN is sent again (see `putManifest`). */
@@ -396,10 +396,11 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
    * @throws StowageError `NOT_FOUND`, `INVALID_REFERENCE`, `INVALID_MEDIA_TYPE`, `TOO_LARGE`,
    *   `SIZE_MISMATCH`, `DIGEST_MISMATCH`, and the codes listed on the class.
    */
-  async fetchReference(reference: string, options: OperationOptions = {}): Promise<{ descriptor: Descriptor; content: Readable }> {
+  async fetchReference(reference: string, options: OperationOptions & { mediaTypes?: readonly string[] } = {}): Promise<{ descriptor: Descriptor; content: Readable }> {
     const operation = `fetch manifest ${this.display(reference)}`;
     const selector = this.parseSelector(reference, operation);
-    const response = await this.request('GET', `manifests/${reference}`, operation, 'pull', options, { accept: manifestMediaTypes.join(', ') });
+    const accept = (options.mediaTypes !== undefined && options.mediaTypes.length > 0 ? options.mediaTypes : manifestMediaTypes).join(', ');
+    const response = await this.request('GET', `manifests/${reference}`, operation, 'pull', options, { accept });
     if (response.status !== 200) throw await registryError(response, operation);
     let mediaType: string;
     try {
@@ -424,6 +425,50 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
       throw new StowageError('DIGEST_MISMATCH', `${operation}: content does not match the Docker-Content-Digest ${header}`);
     }
     return { descriptor: { mediaType, digest, size: bytes.byteLength }, content: toReadable(bytes) };
+  }
+
+  /**
+   * The descriptor of a blob by digest (HEAD): its size from `Content-Length`, its media type from
+   * `Content-Type` (`application/octet-stream` when the registry gives none that is valid).
+   * @throws StowageError `NOT_FOUND`, `INVALID_DIGEST`, `REGISTRY_ERROR` (no usable `Content-Length`), and the
+   *   codes listed on the class.
+   */
+  async resolveBlob(digest: string, options: OperationOptions = {}): Promise<Descriptor> {
+    const operation = `resolve blob ${this.display(digest)}`;
+    this.checkDigest(digest, operation);
+    const response = await this.request('HEAD', `blobs/${digest}`, operation, 'pull', options);
+    await discardBody(response);
+    if (response.status !== 200) throw await registryError(response, operation);
+    const size = Number(headerValue(response.headers, 'content-length'));
+    if (!Number.isSafeInteger(size) || size < 0) throw new StowageError('REGISTRY_ERROR', `${operation}: the registry sent no valid Content-Length`);
+    const served = contentType(response);
+    return { mediaType: served !== undefined && isValidMediaType(served) ? served : 'application/octet-stream', digest, size };
+  }
+
+  /**
+   * Uploads a blob from a stream of `size` bytes read once. With `options.digest` the bytes are verified
+   * against it; without, the digest is computed as they are sent (PATCH chunks, then the closing PUT carries
+   * it). Returns the blob's descriptor (media type `options.mediaType`, default `application/vnd.oci.image.layer.v1.tar`).
+   * @throws StowageError `SIZE_MISMATCH`, `DIGEST_MISMATCH`, `INVALID_DIGEST`, `IO`, and the codes listed on the class.
+   */
+  async pushStream(content: Readable, size: number, options: OperationOptions & { digest?: string; mediaType?: string } = {}): Promise<Descriptor> {
+    const mediaType = options.mediaType ?? 'application/vnd.oci.image.layer.v1.tar';
+    const operation = `push blob to ${this.display()}`;
+    if (!Number.isSafeInteger(size) || size < 0) {
+      content.destroy();
+      throw new StowageError('INVALID_ARGUMENT', `${operation}: the size must be a non-negative integer`);
+    }
+    if (options.digest !== undefined) {
+      const desc: Descriptor = { mediaType, digest: options.digest, size };
+      await this.push(desc, content, options);
+      return desc;
+    }
+    const result = await chunkedUpload(this.endpoint, { kind: 'stream', stream: content, size }, {
+      operation,
+      signal: options.signal,
+      ...(this.uploads.chunkSize === undefined ? {} : { chunkSize: this.uploads.chunkSize }),
+    });
+    return { mediaType, digest: result.digest, size };
   }
 
   /**
