@@ -2,8 +2,14 @@
  * What every command shares: an AbortSignal that Ctrl-C (exit 130) and SIGTERM (exit 143) fire, one table from error codes to
  * exit codes, one-line errors (`Error: <what>: <why>`, stack only with --debug), and stdout/stderr helpers.
  */
-import { Command, Flags } from '@oclif/core';
+import { Command, Flags, type Interfaces } from '@oclif/core';
 import { isStowageError, StowageError, type ErrorCode } from '../src/index.js';
+import { splitInlineTemplate } from './flags/template.js';
+import { GoTemplate } from './ui/go-template.js';
+
+// oclif's own FlagOutput and ArgOutput ({[name: string]: any}), which it does not export.
+type FlagOutput = Interfaces.OutputFlags<Interfaces.FlagInput>;
+type ArgOutput = Interfaces.OutputArgs<Interfaces.ArgInput>;
 
 /** Exit codes: 0 success, 1 failure, 2 usage error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). */
 export const ExitCode = { success: 0, failure: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
@@ -36,6 +42,8 @@ export abstract class BaseCommand extends Command {
   };
 
   private readonly controller = new AbortController();
+  /** The template of `--format go-template`, set by {@link parse}. */
+  private template: GoTemplate | undefined;
   private interrupts = 0;
   /** The exit code of the signal that stopped the command: 130 for SIGINT, 143 for SIGTERM. */
   private interruptedWith: number = ExitCode.interrupted;
@@ -55,6 +63,7 @@ export abstract class BaseCommand extends Command {
 
   override async init(): Promise<void> {
     await super.init();
+    this.argv = splitInlineTemplate(this.argv);
     process.on('SIGINT', this.onSignal);
     process.on('SIGTERM', this.onSignal);
   }
@@ -70,8 +79,36 @@ export abstract class BaseCommand extends Command {
     process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
   }
 
-  /** Writes one JSON document to stdout. */
+  /**
+   * Parses flags and arguments, and checks `--format go-template` with `--template` as ORAS does. A go-template is parsed here, before any work, and `format` becomes `json`: the command builds the
+   * document of `--format json` and {@link outJson} renders it through the template.
+   * @throws StowageError INVALID_ARGUMENT for a template without go-template, go-template without a template, or a bad template.
+   */
+  protected override async parse<F extends FlagOutput, B extends FlagOutput, A extends ArgOutput>(
+    options?: Interfaces.Input<F, B, A>,
+    argv?: string[],
+  ): Promise<Interfaces.ParserOutput<F, B, A>> {
+    const parsed = await super.parse(options, argv);
+    const flags: Record<string, unknown> = parsed.flags;
+    const { format, template } = flags;
+    if (format === 'go-template') {
+      if (typeof template !== 'string' || template === '') {
+        throw new StowageError('INVALID_ARGUMENT', '--format go-template needs a template: --template TEMPLATE, or --format go-template=TEMPLATE');
+      }
+      this.template = GoTemplate.parse(template);
+      flags.format = 'json';
+    } else if (template !== undefined) {
+      throw new StowageError('INVALID_ARGUMENT', '--template must be used with --format go-template');
+    }
+    return parsed;
+  }
+
+  /** Writes one JSON document to stdout; with `--format go-template`, the document rendered through the template, as it is. */
   protected outJson(value: unknown): void {
+    if (this.template !== undefined) {
+      process.stdout.write(this.template.execute(value));
+      return;
+    }
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   }
 

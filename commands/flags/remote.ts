@@ -50,9 +50,29 @@ export const layoutFlags = {
   'oci-layout': Flags.boolean({ description: 'the reference is an OCI image layout directory: <path>[:<tag>|@<digest>]', helpGroup: 'TARGET' }),
 };
 
+/**
+ * Options of a `--format` flag taking `formats`, or (as ORAS) `go-template` with `--template`, or `go-template=TEMPLATE`.
+ * `BaseCommand` checks the pairing and turns a go-template into the JSON document rendered through the template.
+ */
+export function formatFlagOptions(formats: readonly string[]) {
+  return {
+    description: `output format; go-template takes --template, or is written go-template=TEMPLATE`,
+    options: [...formats, 'go-template'],
+    helpGroup: 'OUTPUT',
+  };
+}
+
+/** `--template`: the Go template of `--format go-template`, over the document `--format json` prints. */
+export const templateFlag = Flags.string({
+  description: 'Go template for the output, over the fields of --format json (with --format go-template), e.g. {{.digest}}',
+  helpValue: 'template',
+  helpGroup: 'OUTPUT',
+});
+
 /** Result format. */
 export const formatFlags = {
-  format: Flags.string({ description: 'output format', options: ['text', 'json'], default: 'text', helpGroup: 'OUTPUT' }),
+  format: Flags.string({ ...formatFlagOptions(['text', 'json']), default: 'text' }),
+  template: templateFlag,
 };
 
 /** Progress display. */
