@@ -2,7 +2,7 @@
 # Installs what the test suites need on a Debian machine, only where it is missing:
 #   docker-registry (CNCF distribution 2.8) for integration and e2e tests,
 #   apache2-utils (htpasswd), skopeo and umoci for layout interop,
-#   dbus and gnome-keyring for the OS keychain test,
+#   dbus and gnome-keyring for the OS keychain test, zsh for the shell-completion test,
 #   oras (Debian sid's Go binary, unpacked into .tools/ without touching the system's apt sources).
 # Then installs the npm dependencies with `npm ci` and builds the CLI.
 set -euo pipefail
@@ -22,6 +22,8 @@ command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
 # Test certificates (TLS, token signing) and the terminal-prompt test.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
+# The shell-completion test parses the zsh completion function.
+command -v zsh >/dev/null 2>&1 || need_apt+=(zsh)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "test-setup: apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
