@@ -5,6 +5,7 @@
 import { Command, Flags, type Interfaces } from '@oclif/core';
 import { isStowageError, StowageError, type ErrorCode } from '../src/index.js';
 import { splitInlineTemplate } from './flags/template.js';
+import { ConfirmationRequired, forceHint } from './ui/descriptor-output.js';
 import { GoTemplate } from './ui/go-template.js';
 
 // oclif's own FlagOutput and ArgOutput ({[name: string]: any}), which it does not export.
@@ -135,6 +136,7 @@ export abstract class BaseCommand extends Command {
       hint = hintOf[error.code];
       // A TLS failure already says which flag fixes it (--ca-file, --insecure, --cert-file): no generic hint.
       if (error.code === 'NETWORK' && /--(ca-file|insecure|cert-file)\b/.test(error.message)) hint = undefined;
+      if (error instanceof ConfirmationRequired) hint = forceHint;
     } else if (oclifExit !== undefined) {
       // Flag and argument parsing errors.
       code = oclifExit === 1 ? ExitCode.usage : oclifExit;

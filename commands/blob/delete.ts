@@ -2,7 +2,7 @@ import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from '../base-command.js';
 import { layoutFlags, remoteFlags } from '../flags/remote.js';
 import { openTarget } from '../target.js';
-import { confirm, ConfirmationRequired, descriptorFlags, descriptorText, forceHint, writeStdout } from '../ui/descriptor-output.js';
+import { deleteConfirmed, descriptorFlags } from '../ui/descriptor-output.js';
 import { isBlobResolver, isDeleter, isStowageError, isValidDigest, StowageError, type Descriptor } from '../../src/index.js';
 
 export default class BlobDelete extends BaseCommand {
@@ -36,29 +36,24 @@ export default class BlobDelete extends BaseCommand {
     }
     const shown = opened.display(digest);
     if (!isBlobResolver(opened.target) || !isDeleter(opened.target)) throw new StowageError('UNSUPPORTED', `delete blob ${shown}: not supported by this store`);
-    let desc: Descriptor;
+    let desc: Descriptor | undefined;
     try {
       desc = await opened.target.resolveBlob(digest, { signal });
     } catch (error) {
       if (!isStowageError(error, 'NOT_FOUND')) throw error;
-      if (!flags.force) throw new StowageError('NOT_FOUND', `delete blob ${shown}: the blob does not exist`, { cause: error });
-      this.out(`Missing ${shown}`);
-      return;
     }
-    if (!flags.force && !(await confirm(`Are you sure you want to delete the blob "${digest}"?`, `delete blob ${shown}`, signal))) {
-      this.out('Operation cancelled.');
-      return;
-    }
-    await opened.target.delete(desc, { signal });
-    if (flags.descriptor) {
-      await writeStdout(descriptorText(desc, flags.pretty));
-      return;
-    }
-    this.out(`Deleted [${opened.kind}] ${shown}`);
-  }
-
-  override async catch(error: Error & { exitCode?: number }): Promise<void> {
-    await super.catch(error);
-    if (error instanceof ConfirmationRequired) process.stderr.write(`Hint: ${forceHint}\n`);
+    await deleteConfirmed(opened.target, desc, {
+      noun: 'blob',
+      question: `Are you sure you want to delete the blob "${digest}"?`,
+      kind: opened.kind,
+      shown,
+      force: flags.force,
+      descriptor: flags.descriptor,
+      pretty: flags.pretty,
+      out: (text) => {
+        this.out(text);
+      },
+      signal,
+    });
   }
 }

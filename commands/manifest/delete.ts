@@ -3,7 +3,7 @@ import { BaseCommand } from '../base-command.js';
 import { applyDistributionSpec, distributionSpecFlag } from '../flags/referrers.js';
 import { layoutFlags, remoteFlags } from '../flags/remote.js';
 import { openTarget } from '../target.js';
-import { confirm, ConfirmationRequired, descriptorFlags, descriptorText, forceHint, writeStdout } from '../ui/descriptor-output.js';
+import { deleteConfirmed, descriptorFlags } from '../ui/descriptor-output.js';
 import { isDeleter, resolveIfExists, StowageError } from '../../src/index.js';
 
 export default class ManifestDelete extends BaseCommand {
@@ -41,28 +41,18 @@ pass -f/--force (which also makes a missing manifest no error).`;
     const shown = opened.display(opened.selector);
     if (!isDeleter(opened.target)) throw new StowageError('UNSUPPORTED', `delete ${shown}: not supported by this store`);
     const desc = await resolveIfExists(opened.target, opened.selector, { signal });
-    if (desc === undefined) {
-      if (!flags.force) throw new StowageError('NOT_FOUND', `delete ${shown}: the manifest does not exist`);
-      this.out(`Missing ${shown}`);
-      return;
-    }
-    if (!flags.force) {
-      const question = `Are you sure you want to delete the manifest "${desc.digest}" and all tags associated with it?`;
-      if (!(await confirm(question, `delete manifest ${shown}`, signal))) {
-        this.out('Operation cancelled.');
-        return;
-      }
-    }
-    await opened.target.delete(desc, { signal });
-    if (flags.descriptor) {
-      await writeStdout(descriptorText(desc, flags.pretty));
-      return;
-    }
-    this.out(`Deleted [${opened.kind}] ${shown}`);
-  }
-
-  override async catch(error: Error & { exitCode?: number }): Promise<void> {
-    await super.catch(error);
-    if (error instanceof ConfirmationRequired) process.stderr.write(`Hint: ${forceHint}\n`);
+    await deleteConfirmed(opened.target, desc, {
+      noun: 'manifest',
+      question: `Are you sure you want to delete the manifest "${desc?.digest ?? ''}" and all tags associated with it?`,
+      kind: opened.kind,
+      shown,
+      force: flags.force,
+      descriptor: flags.descriptor,
+      pretty: flags.pretty,
+      out: (text) => {
+        this.out(text);
+      },
+      signal,
+    });
   }
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Flags } from '@oclif/core';
-import { orderedDescriptor, readAll, StowageError, type Descriptor } from '../../src/index.js';
+import { orderedDescriptor, readAll, StowageError, type Deleter, type Descriptor } from '../../src/index.js';
 import { canPrompt, promptLine } from './prompt.js';
 
 /** `--descriptor` and `--pretty`, as ORAS names them. */
@@ -90,4 +90,32 @@ export async function confirm(question: string, what: string, signal?: AbortSign
   if (!canPrompt()) throw new ConfirmationRequired(what);
   const answer = await promptLine(`${question} [y/N] `, signal);
   return /^(y|yes)$/i.test(answer);
+}
+
+/**
+ * The end of `manifest delete` and `blob delete`: a missing node is an error, or with `force` the line
+ * `Missing <ref>`; otherwise asks (unless `force`), deletes, and prints the descriptor or `Deleted [kind] <ref>`.
+ * @throws StowageError `NOT_FOUND` (missing, without force), ConfirmationRequired, and what the delete throws.
+ */
+export async function deleteConfirmed(
+  target: Deleter,
+  desc: Descriptor | undefined,
+  options: { noun: 'manifest' | 'blob'; question: string; kind: string; shown: string; force: boolean; descriptor: boolean; pretty: boolean; out: (text: string) => void; signal: AbortSignal },
+): Promise<void> {
+  const { noun, shown, out, signal } = options;
+  if (desc === undefined) {
+    if (!options.force) throw new StowageError('NOT_FOUND', `delete ${noun === 'blob' ? 'blob ' : ''}${shown}: the ${noun} does not exist`);
+    out(`Missing ${shown}`);
+    return;
+  }
+  if (!options.force && !(await confirm(options.question, `delete ${noun} ${shown}`, signal))) {
+    out('Operation cancelled.');
+    return;
+  }
+  await target.delete(desc, { signal });
+  if (options.descriptor) {
+    await writeStdout(descriptorText(desc, options.pretty));
+    return;
+  }
+  out(`Deleted [${options.kind}] ${shown}`);
 }
