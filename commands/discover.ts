@@ -1,7 +1,7 @@
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from './base-command.js';
 import { applyDistributionSpec, distributionSpecFlag, platformFlag } from './flags/referrers.js';
-import { formatFlagOptions, layoutFlags, remoteFlags, templateFlag } from './flags/remote.js';
+import { formatFlagOptions, layoutFlags, remoteFlags, templateFlag, ttyFlags } from './flags/remote.js';
 import { openTarget } from './target.js';
 import { renderTree, yamlScalar, type TreeNode } from './ui/tree.js';
 import { Annotation, isValidDigest, parsePlatform, referrerTree, selectPlatform, StowageError, type ReferrerNode } from '../src/index.js';
@@ -38,6 +38,8 @@ API when it has one, else the <alg>-<hex> tag index; an OCI layout answers from 
     ...distributionSpecFlag,
     ...remoteFlags,
     ...layoutFlags,
+    // Accepted as ORAS accepts it; discover shows no progress to turn off.
+    ...ttyFlags,
     format: Flags.string(formatFlagOptions(['tree', 'json'])),
     template: templateFlag,
     output: Flags.string({ char: 'o', description: 'deprecated: use --format', options: ['tree', 'json'], helpGroup: 'OUTPUT', hidden: true }),

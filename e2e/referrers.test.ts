@@ -233,6 +233,10 @@ describe('attach and discover against a registry without the referrers API', () 
     expect((await discover(`${name}:multi`, '--platform', 'linux/amd64')).referrers).toEqual([]);
     expect((await discover(`${name}:multi`)).referrers).toEqual([]);
     expectOneError(await run(['discover', `${name}:multi`, '--platform', 'windows/amd64']), 1, ['windows/amd64']);
+    // resolve --platform names the platform's manifest, not the index.
+    expect(ok(await run(['resolve', `${name}:multi`, '--platform', 'linux/arm64']), 'resolve --platform').stdout.trim()).toBe(images[1]?.digest);
+    expect(ok(await run(['resolve', `${name}:multi`]), 'resolve').stdout.trim()).toBe(index.desc.digest);
+    expectOneError(await run(['resolve', `${name}:multi`, '--platform', 'windows/amd64']), 1, ['windows/amd64']);
   });
 
   it('pull --include-subject writes the files of the subject too', async () => {
