@@ -1,10 +1,11 @@
 import { resolve as resolvePath } from 'node:path';
 import { Args, Flags } from '@oclif/core';
 import { BaseCommand } from './base-command.js';
+import { platformFlag } from './flags/referrers.js';
 import { concurrencyFlag, formatFlags, layoutFlags, remoteFlags, ttyFlags } from './flags/remote.js';
 import { openTarget } from './target.js';
 import { Progress, progressEnabled } from './ui/progress.js';
-import { Annotation, copy, FileStore, pullSuccessors, StowageError, titleOf, type Descriptor, type ParsedManifest } from '../src/index.js';
+import { Annotation, copy, FileStore, parsePlatform, pullSuccessors, selectPlatform, StowageError, titleOf, type Descriptor, type ParsedManifest } from '../src/index.js';
 
 export default class Pull extends BaseCommand {
   static override summary = 'Pull the files of an artifact from a registry or an OCI image layout';
@@ -27,6 +28,7 @@ outside the output directory are refused unless --allow-path-traversal.`;
     'keep-old-files': Flags.boolean({ char: 'k', description: 'fail instead of overwriting an existing file' }),
     'allow-path-traversal': Flags.boolean({ char: 'T', description: 'allow file names that land outside the output directory' }),
     'include-subject': Flags.boolean({ description: 'also pull the subject of the manifest (what a referrer is attached to), recursively' }),
+    ...platformFlag,
     ...concurrencyFlag(3),
     ...remoteFlags,
     ...layoutFlags,
@@ -41,6 +43,12 @@ outside the output directory are refused unless --allow-path-traversal.`;
     if (opened.selector === undefined) {
       throw new StowageError('INVALID_REFERENCE', `invalid reference "${args.reference}": a tag or digest is required`);
     }
+    // The manifest of one platform, when the reference is an index.
+    const platform = flags.platform === undefined ? undefined : parsePlatform(flags.platform);
+    const selector =
+      platform === undefined
+        ? opened.selector
+        : (await selectPlatform(opened.target, await opened.target.resolve(opened.selector, { signal }), platform, opened.display(opened.selector), { signal })).digest;
     const output = resolvePath(flags.output);
     // resume: a download cut short (network, Ctrl-C) is kept as .<name>.<hex12>.partial and continued next time.
     const store = new FileStore(output, { keepOldFiles: flags['keep-old-files'], allowPathTraversal: flags['allow-path-traversal'], resume: true });
@@ -49,7 +57,7 @@ outside the output directory are refused unless --allow-path-traversal.`;
     const written: Descriptor[] = [];
     let root: Descriptor;
     try {
-      root = await copy(opened.target, opened.selector, store, undefined, {
+      root = await copy(opened.target, selector, store, undefined, {
         concurrency: flags.concurrency,
         signal,
         successors: flags['include-subject'] ? withSubject : pullSuccessors,

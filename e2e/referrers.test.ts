@@ -239,6 +239,32 @@ describe('attach and discover against a registry without the referrers API', () 
     expectOneError(await run(['resolve', `${name}:multi`, '--platform', 'windows/amd64']), 1, ['windows/amd64']);
   });
 
+  it('pull --platform writes the files of that platform\'s manifest in an index', async () => {
+    const repository = uniqueRepository('e2e-pull-platform');
+    const name = `${registry().host}/${repository}`;
+    const repo = new RemoteRepository({ registry: registry().host, repository });
+    const images: Descriptor[] = [];
+    for (const architecture of ['amd64', 'arm64']) {
+      const config = Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+      const configDesc = describeBytes(config, MediaType.ociConfig);
+      await repo.push(configDesc, config);
+      const file = Buffer.from(`built for ${architecture}\n`);
+      const layer = { ...describeBytes(file, MediaType.ociLayer), annotations: { 'org.opencontainers.image.title': 'app.txt' } };
+      await repo.push(layer, file);
+      const manifest = imageManifest(configDesc, [layer]);
+      await repo.push(manifest.desc, manifest.bytes);
+      images.push({ ...manifest.desc, platform: { architecture, os: 'linux' } });
+    }
+    const index = imageIndex(images);
+    await repo.pushReference(index.desc, index.bytes, 'multi');
+
+    const out = await ws.mkdir('pull-arm64');
+    const pulled = parseJsonOutput(ok(await run(['pull', `${name}:multi`, '--platform', 'linux/arm64', '-o', out, '--format', 'json']), 'pull --platform')) as { reference: string };
+    expect(pulled.reference).toBe(`${name}@${images[1]?.digest ?? ''}`);
+    expect(await readFile(`${out}/app.txt`, 'utf8')).toBe('built for arm64\n');
+    expectOneError(await run(['pull', `${name}:multi`, '--platform', 'linux/s390x', '-o', out]), 1, ['linux/s390x']);
+  });
+
   it('pull --include-subject writes the files of the subject too', async () => {
     const name = `${registry().host}/${uniqueRepository('e2e-include-subject')}`;
     await pushSubject(name);
