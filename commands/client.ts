@@ -20,6 +20,8 @@ export interface RemoteFlagValues {
   'plain-http'?: boolean | undefined;
   header?: string[] | undefined;
   'oci-layout'?: boolean | undefined;
+  /** `--oci-layout-path`: the layout directory, the reference argument then holding only tags or a digest. */
+  'oci-layout-path'?: string | undefined;
   /** config.json to read stored credentials from (default `$DOCKER_CONFIG/config.json`, `~/.docker/config.json`). */
   'registry-config'?: string | undefined;
   /** An identity token (login --identity-token): used instead of a password. */

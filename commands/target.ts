@@ -66,8 +66,12 @@ function layoutReferenceAt(path: string, input: string, multipleTags: boolean): 
  */
 export async function openTarget(input: string, flags: RemoteFlagValues, options: OpenTargetOptions = {}): Promise<OpenedTarget> {
   const multipleTags = options.multipleTags === true;
-  if (flags['oci-layout'] === true || options.layoutPath !== undefined) {
-    const ref = options.layoutPath === undefined ? parseLayoutReference(input, { multipleTags }) : layoutReferenceAt(options.layoutPath, input, multipleTags);
+  const layoutPath = options.layoutPath ?? flags['oci-layout-path'];
+  if (flags['oci-layout'] === true && flags['oci-layout-path'] !== undefined) {
+    throw new StowageError('INVALID_ARGUMENT', '--oci-layout and --oci-layout-path cannot be used together: give the path once');
+  }
+  if (flags['oci-layout'] === true || layoutPath !== undefined) {
+    const ref = layoutPath === undefined ? parseLayoutReference(input, { multipleTags }) : layoutReferenceAt(layoutPath, input, multipleTags);
     const target = await OciLayoutStore.open(ref.path, { create: options.create === true, ...(options.signal ? { signal: options.signal } : {}) });
     return {
       target,

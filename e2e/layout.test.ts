@@ -163,6 +163,20 @@ describe('push and pull with --oci-layout', () => {
   });
 });
 
+describe('--oci-layout-path, as ORAS takes it: the layout directory in the flag, only tags or a digest as the reference', () => {
+  it('pushes under two tags, resolves, pulls by tag and by digest, and refuses both layout flags at once', async () => {
+    const layout = newLayout();
+    const push = parseJsonOutput(ok(await inFixture(['push', '--oci-layout-path', layout, 'v1,v2', unicodeName, '--format', 'json']), 'push')) as { digest: string };
+    expect(ok(await stowage(['resolve', '--oci-layout-path', layout, 'v2'], { env: ws.env }), 'resolve').stdout.trim()).toBe(push.digest);
+    for (const reference of ['v1', push.digest]) {
+      const out = ws.path(`out-layout-path-${reference.slice(0, 8).replace(':', '-')}`);
+      ok(await stowage(['pull', '--oci-layout-path', layout, reference, '-o', out], { env: ws.env }), `pull ${reference}`);
+      expect(await readFile(`${out}/${unicodeName}`)).toEqual(await readFile(`${fixture.dir}/${unicodeName}`));
+    }
+    expectOneError(await stowage(['resolve', '--oci-layout', '--oci-layout-path', layout, 'v1'], { env: ws.env }), 2, ['--oci-layout-path']);
+  });
+});
+
 describe('pull --keep-old-files from a layout', () => {
   it('refuses to overwrite existing files: exit 1, one error line, files unchanged', async () => {
     const layout = newLayout();

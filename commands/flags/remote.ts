@@ -48,6 +48,11 @@ export const remoteFlags = {
 /** Selects an OCI image layout directory instead of a registry. */
 export const layoutFlags = {
   'oci-layout': Flags.boolean({ description: 'the reference is an OCI image layout directory: <path>[:<tag>|@<digest>]', helpGroup: 'TARGET' }),
+  'oci-layout-path': Flags.string({
+    description: 'the target is the OCI image layout at this path; the reference is then only <tag>[,<tag>...] or <digest>',
+    helpValue: 'path',
+    helpGroup: 'TARGET',
+  }),
 };
 
 /**
