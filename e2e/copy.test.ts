@@ -9,10 +9,9 @@ import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MediaType } from '../src/oci/media-types.js';
 import { fallbackTag } from '../src/oci/referrers.js';
-import type { Descriptor } from '../src/oci/schemas.js';
 import { RemoteRepository } from '../src/registry/repository.js';
 import { uniqueRepository, useRegistry, type RunningRegistry } from '../test/helpers/registry-harness.js';
-import { describeBytes, imageIndex, imageManifest } from '../test/helpers/store-contract.js';
+import { pushPlatformIndex } from '../test/helpers/store-contract.js';
 import { ok, stowage, type RunResult } from './helpers/cli.js';
 import { expectOneError, parseJsonOutput, patternBytes, snapshotTree, workspace, type Workspace } from './helpers/fixtures.js';
 
@@ -194,17 +193,7 @@ describe('copy between registries', () => {
   it('--platform copies one manifest of an index; -r also brings the referrers of the index and of its manifests', async () => {
     const repository = uniqueRepository('cp-platform');
     const repo = new RemoteRepository({ registry: first().host, repository });
-    const images: Descriptor[] = [];
-    for (const architecture of ['amd64', 'arm64']) {
-      const config = Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-      const configDesc = describeBytes(config, MediaType.ociConfig);
-      await repo.push(configDesc, config);
-      const manifest = imageManifest(configDesc, []);
-      await repo.push(manifest.desc, manifest.bytes);
-      images.push({ ...manifest.desc, platform: { architecture, os: 'linux' } });
-    }
-    const index = imageIndex(images);
-    await repo.pushReference(index.desc, index.bytes, 'multi');
+    const { index, images } = await pushPlatformIndex(repo, 'multi');
     const source = `${first().host}/${repository}`;
     const onArm = await attach(`${source}:multi`, 'application/vnd.example.note', 'sig.bin', '--platform', 'linux/arm64');
     const onIndex = await attach(`${source}:multi`, 'application/spdx+json', 'sbom.json');

@@ -10,9 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteRepository } from '../src/registry/repository.js';
 import { MediaType } from '../src/oci/media-types.js';
 import { fallbackTag } from '../src/oci/referrers.js';
-import type { Descriptor } from '../src/oci/schemas.js';
 import { uniqueRepository, useRegistry } from '../test/helpers/registry-harness.js';
-import { describeBytes, imageIndex, imageManifest } from '../test/helpers/store-contract.js';
+import { pushPlatformIndex } from '../test/helpers/store-contract.js';
 import { ok, startStowage, stowage, type RunResult } from './helpers/cli.js';
 import { expectOneError, listDir, parseJsonOutput, workspace, type Workspace } from './helpers/fixtures.js';
 
@@ -213,17 +212,7 @@ describe('attach and discover against a registry without the referrers API', () 
     const repository = uniqueRepository('e2e-platform');
     const name = `${registry().host}/${repository}`;
     const repo = new RemoteRepository({ registry: registry().host, repository });
-    const images: Descriptor[] = [];
-    for (const architecture of ['amd64', 'arm64']) {
-      const config = Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-      const configDesc = describeBytes(config, MediaType.ociConfig);
-      await repo.push(configDesc, config);
-      const manifest = imageManifest(configDesc, []);
-      await repo.push(manifest.desc, manifest.bytes);
-      images.push({ ...manifest.desc, platform: { architecture, os: 'linux' } });
-    }
-    const index = imageIndex(images);
-    await repo.pushReference(index.desc, index.bytes, 'multi');
+    const { index, images } = await pushPlatformIndex(repo, 'multi');
 
     const attached = await attach(`${name}:multi`, 'application/vnd.example.note', 'sig.bin', '--platform', 'linux/arm64');
     expect(attached.subject.digest).toBe(images[1]?.digest);
@@ -243,20 +232,7 @@ describe('attach and discover against a registry without the referrers API', () 
     const repository = uniqueRepository('e2e-pull-platform');
     const name = `${registry().host}/${repository}`;
     const repo = new RemoteRepository({ registry: registry().host, repository });
-    const images: Descriptor[] = [];
-    for (const architecture of ['amd64', 'arm64']) {
-      const config = Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
-      const configDesc = describeBytes(config, MediaType.ociConfig);
-      await repo.push(configDesc, config);
-      const file = Buffer.from(`built for ${architecture}\n`);
-      const layer = { ...describeBytes(file, MediaType.ociLayer), annotations: { 'org.opencontainers.image.title': 'app.txt' } };
-      await repo.push(layer, file);
-      const manifest = imageManifest(configDesc, [layer]);
-      await repo.push(manifest.desc, manifest.bytes);
-      images.push({ ...manifest.desc, platform: { architecture, os: 'linux' } });
-    }
-    const index = imageIndex(images);
-    await repo.pushReference(index.desc, index.bytes, 'multi');
+    const { images } = await pushPlatformIndex(repo, 'multi', 'app.txt');
 
     const out = await ws.mkdir('pull-arm64');
     const pulled = parseJsonOutput(ok(await run(['pull', `${name}:multi`, '--platform', 'linux/arm64', '-o', out, '--format', 'json']), 'pull --platform')) as { reference: string };

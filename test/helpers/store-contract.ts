@@ -59,6 +59,34 @@ export function imageIndex(manifests: Descriptor[]): Blob {
   return { desc: describeBytes(bytes, MediaType.ociIndex), bytes };
 }
 
+/**
+ * Pushes a linux/amd64 and a linux/arm64 image (configs with `os` and `architecture`; with `file`, one layer
+ * titled `file` holding `built for <arch>\n`) and an index listing them with their platforms, tagged `tag`.
+ * Returns the index and the two manifests, amd64 first.
+ */
+export async function pushPlatformIndex(store: Target, tag: string, file?: string): Promise<{ index: Blob; images: Descriptor[] }> {
+  const images: Descriptor[] = [];
+  for (const architecture of ['amd64', 'arm64']) {
+    const config = Buffer.from(JSON.stringify({ architecture, os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }));
+    const configDesc = describeBytes(config, MediaType.ociConfig);
+    await store.push(configDesc, config);
+    const layers: Descriptor[] = [];
+    if (file !== undefined) {
+      const bytes = Buffer.from(`built for ${architecture}\n`);
+      const layer = { ...describeBytes(bytes, MediaType.ociLayer), annotations: { 'org.opencontainers.image.title': file } };
+      await store.push(layer, bytes);
+      layers.push(layer);
+    }
+    const manifest = imageManifest(configDesc, layers);
+    await store.push(manifest.desc, manifest.bytes);
+    images.push({ ...manifest.desc, platform: { architecture, os: 'linux' } });
+  }
+  const index = imageIndex(images);
+  await store.push(index.desc, index.bytes);
+  await store.tag(index.desc, tag);
+  return { index, images };
+}
+
 /** Pushes a random config and layer, then an image manifest pointing to them. */
 export async function pushImage(store: Target, extra: Record<string, unknown> = {}): Promise<{ manifest: Blob; config: Blob; layer: Blob }> {
   const config = randomConfig();
