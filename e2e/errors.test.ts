@@ -345,6 +345,15 @@ async function pushSparseBig(repository: string): Promise<string> {
   return sha256(Buffer.alloc(size));
 }
 
+/** Pulls `repository:v1` into `out` again: only the rest is asked for (206), and big.bin ends up whole. */
+async function expectResumedPull(repository: string, out: string, digest: string): Promise<void> {
+  const again = ok(await run(['pull', `${registry().host}/${repository}:v1`, '-o', out, '--debug']), 'pull again');
+  expect(again.stderr).toMatch(/> {3}range: bytes=[1-9]\d*-\n/);
+  expect(again.stderr).toMatch(/< 206 GET /);
+  expect(await listDir(out)).toEqual(['big.bin']);
+  expect(sha256(await readFile(`${out}/big.bin`))).toBe(digest);
+}
+
 describe('Ctrl-C', () => {
   it.each([
     ['SIGINT', 130],
@@ -378,12 +387,7 @@ describe('Ctrl-C', () => {
       expect(await listDir(out)).toEqual([kept]);
       expect(await listDir(ws.tmp)).toEqual([]);
 
-      const again = ok(await run(['pull', `${registry().host}/${repository}:v1`, '-o', out, '--debug']), 'pull again');
-      // Only the rest was asked for.
-      expect(again.stderr).toMatch(/> {3}range: bytes=[1-9]\d*-\n/);
-      expect(again.stderr).toMatch(/< 206 GET /);
-      expect(await listDir(out)).toEqual(['big.bin']);
-      expect(sha256(await readFile(`${out}/big.bin`))).toBe(digest);
+      await expectResumedPull(repository, out, digest);
     } finally {
       await proxy.close();
     }
@@ -412,11 +416,7 @@ describe('Ctrl-C', () => {
       expect(left).toHaveLength(1);
       expect(left[0]).toMatch(new RegExp(`^\\.big\\.bin\\.${hex}\\.${String(pull.child.pid)}-[0-9a-f]{8}\\.partial$`));
 
-      const again = ok(await run(['pull', `${registry().host}/${repository}:v1`, '-o', out, '--debug']), 'pull again');
-      expect(again.stderr).toMatch(/> {3}range: bytes=[1-9]\d*-\n/);
-      expect(again.stderr).toMatch(/< 206 GET /);
-      expect(await listDir(out)).toEqual(['big.bin']);
-      expect(sha256(await readFile(`${out}/big.bin`))).toBe(digest);
+      await expectResumedPull(repository, out, digest);
     } finally {
       await proxy.close();
     }
