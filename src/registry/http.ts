@@ -494,6 +494,10 @@ export class HttpClient {
         signal: signal ?? null,
         headersTimeout: timeouts.headersMs,
         bodyTimeout: timeouts.bodyMs,
+        // undici closes the connection after every HEAD (in case a server sends a body anyway), so a push
+        // that HEADs each blob opened a new connection (and on https, a TLS handshake) per blob. Registries
+        // answer HEAD without a body (docker-registry, and Go's and nginx's servers always do): keep it.
+        ...(method === 'HEAD' ? { reset: false } : {}),
         ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }),
       });
       const length = headerValue(answer.headers, 'content-length');

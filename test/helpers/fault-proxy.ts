@@ -6,7 +6,8 @@
  * stall (never answer, or stop mid-body) for a while, or truncate the body (fewer bytes than
  * `Content-Length`, then a clean close). Everything else is forwarded as it is, except that the upstream's
  * absolute `Location` headers (docker-registry sends them for upload sessions) are rewritten to point at
- * the proxy, so a client stays on it. It counts requests and body bytes in each direction.
+ * the proxy, so a client stays on it. It counts requests, the client connections they came on, and body
+ * bytes in each direction.
  */
 import { Agent, createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -70,9 +71,11 @@ export interface FaultProxy {
   exchanges: ProxiedExchange[];
   /** Body bytes through the proxy so far: `up` from clients, `down` to clients. */
   bytes: { up: number; down: number };
+  /** Client connections accepted so far. */
+  readonly connections: number;
   /** Replaces the script (occurrences are counted afresh). An empty list forwards everything. */
   script(rules: readonly FaultRule[]): void;
-  /** Forgets the exchanges and byte counts, and the script. */
+  /** Forgets the exchanges, connections and byte counts, and the script. */
   reset(): void;
   stop(): Promise<void>;
 }
@@ -95,6 +98,7 @@ export async function startFaultProxy(upstream: string, rules: readonly FaultRul
   if (target.protocol !== 'http:') throw new Error(`fault proxy: plain HTTP upstreams only, not ${upstream}`);
   const agent = new Agent({ keepAlive: true });
   const sockets = new Set<Socket>();
+  let connections = 0;
   const timers = new Set<NodeJS.Timeout>();
   let active: ActiveRule[] = [];
   const exchanges: ProxiedExchange[] = [];
@@ -259,6 +263,7 @@ export async function startFaultProxy(upstream: string, rules: readonly FaultRul
 
   const server: Server = createServer({ keepAlive: true }, handle);
   server.on('connection', (socket: Socket) => {
+    connections += 1;
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => {
@@ -280,10 +285,14 @@ export async function startFaultProxy(upstream: string, rules: readonly FaultRul
     host,
     exchanges,
     bytes,
+    get connections() {
+      return connections;
+    },
     script(next) {
       active = next.map((rule) => ({ rule, seen: 0 }));
     },
     reset() {
+      connections = 0;
       exchanges.length = 0;
       bytes.up = 0;
       bytes.down = 0;

@@ -310,6 +310,22 @@ describe('digest cache', () => {
   });
 });
 
+describe('connections', () => {
+  it('a push of 12 small files keeps its connections open: its 39 requests go over a handful of connections', async () => {
+    const dir = await mkdtemp(join(sandbox, 'many-'));
+    const names = Array.from({ length: 12 }, (_, i) => `part-${i}.bin`);
+    for (const name of names) await writeRandomFile(join(dir, name), 64 * 1024);
+    proxy.reset();
+    await pushFiles(throughProxy(uniqueRepository('upload-keepalive')), 'v1', dir, names, { concurrency: 3 });
+    // Every blob (the 12 files and the empty config) was new: asked about, then uploaded.
+    expect(exchanges('HEAD').filter((exchange) => exchange.path.includes('/blobs/sha256:'))).toHaveLength(13);
+    expect(exchanges('PUT').filter((exchange) => exchange.path.includes('/blobs/uploads/'))).toHaveLength(13);
+    // undici closes a connection after a HEAD unless told otherwise: that was 25 connections for these 39
+    // requests. Now: the 3 transfers at once, and a few undici opens while an answer is still finishing.
+    expect(proxy.connections).toBeLessThanOrEqual(6);
+  });
+});
+
 describe('resume across runs', () => {
   it('a push killed between chunks continues from the registry offset: the second run sends less than 60%', async () => {
     const name = uniqueRepository('upload-resume');
