@@ -265,7 +265,7 @@ async function checkPulled(tool, set, out) {
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  if (!existsSync(join(root, 'dist/commands/index.js'))) throw new Error('dist/ is missing: run "npm run build" (npm run bench does)');
+  if (!existsSync(join(root, 'dist/cli.js'))) throw new Error('dist/ is missing: run "npm run build" (npm run bench does)');
   const useTime = existsSync(timeBinary);
   const work = await mkdtemp(join(options.tmp, 'stowage-bench-'));
   let registry;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { execute } from '@oclif/core';
+// dist/cli.js is the CLI in one module (scripts/bundle-cli.js): one file to load instead of ~400.
+import { execute } from '../dist/cli.js';
 
 await execute({ dir: import.meta.url });
