@@ -14,10 +14,13 @@ import { StowageError, describeError } from '../errors.js';
 import { writeSliceBytes, type AsyncHasher } from '../oci/threaded-hasher.js';
 
 const blockBytes = 1024 * 1024;
-/** Blocks one writer may have at the disk or the hasher at once. */
-export const blocksInFlight = 8;
+/**
+ * Blocks one writer may have at the disk or the hasher at once. Measured on a 2-core machine (1 GiB pull,
+ * medians of 5): 4 is as fast as 8, and its peak memory 8-10 MiB lower.
+ */
+export const blocksInFlight = 4;
 /** Free blocks kept for the next writer (the pool's memory bound when idle). */
-const poolLimit = 16;
+const poolLimit = 4;
 const pool: ArrayBuffer[] = [];
 
 function takeBlock(): ArrayBuffer {
