@@ -11,6 +11,11 @@
  *   npm run bench -- --runs 5 --size 1g --files 100
  *   npm run bench -- --big                         # also a 4 GiB file (for memory: no larger than 1 GiB)
  *   npm run bench -- --tools stowage,curl --json results.json
+ *   npm run bench -- --tools stowage,oras,curl,node-floor
+ *
+ * `node-floor` (not run by default) is bench/node-floor.js: the least a Node.js process can do with
+ * node:http (no framework, no checks), on the sets of small files only. It shows what Node's start and
+ * client cost on this machine, whatever a CLI does on top.
  *
  * Environment: BENCH_RUNS, BENCH_SIZE, BENCH_FILES, BENCH_TMPDIR (where the data and registry go; or
  * --tmpdir DIR). The artifact every pull reads is pushed once with oras, so oras must be installed.
@@ -73,7 +78,7 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(options.runs) || options.runs < 1) throw new Error('--runs must be a positive integer');
   if (!Number.isInteger(options.files) || options.files < 1) throw new Error('--files must be a positive integer');
-  for (const tool of options.tools) if (!['stowage', 'oras', 'curl'].includes(tool)) throw new Error(`unknown tool "${tool}"`);
+  for (const tool of options.tools) if (!['stowage', 'oras', 'curl', 'node-floor'].includes(tool)) throw new Error(`unknown tool "${tool}"`);
   return options;
 }
 
@@ -229,6 +234,12 @@ function toolCommands(registry, work, useTime) {
         measure(orasPath(), ['push', '--plain-http', '--no-tty', `${registry.host}/${repository}:v1`, ...set.files.map((file) => file.name)], { cwd: set.dir, env: await freshHome(), useTime }),
       pull: async (set, repository, out) => measure(orasPath(), ['pull', '--plain-http', '--no-tty', '-o', out, `${registry.host}/${repository}:v1`], { cwd: work, env: await freshHome(), useTime }),
     },
+    'node-floor': {
+      /** Only for sets of small files: it reads each file whole. */
+      applies: (set) => set.files.every((file) => file.size <= 64 * mebibyte),
+      push: async (set, repository) => measure(node, [join(root, 'bench/node-floor.js'), 'push', registry.url, repository, ...set.files.map((file) => file.name)], { cwd: set.dir, env: baseEnv, useTime }),
+      pull: async (set, repository, out) => measure(node, [join(root, 'bench/node-floor.js'), 'pull', registry.url, repository, out], { cwd: work, env: baseEnv, useTime }),
+    },
     curl: {
       push: async (set, repository) => measure('sh', [join(work, 'curl-push.sh'), registry.url, repository, set.list], { cwd: set.dir, env: baseEnv, useTime }),
       pull: async (set, repository, out) => {
@@ -308,10 +319,11 @@ async function main() {
       // The artifact every pull reads, pushed once by oras (curl pulls its blobs by digest).
       const source = `bench/source-${++repositories}`;
       await tools.oras.push(set, source);
+      const setTools = options.tools.filter((tool) => tools[tool].applies?.(set) ?? true);
       for (const kind of ['push', 'pull']) {
-        const samples = Object.fromEntries(options.tools.map((tool) => [tool, []]));
+        const samples = Object.fromEntries(setTools.map((tool) => [tool, []]));
         for (let run = 0; run < options.runs; run++) {
-          const order = options.tools.map((_, i) => options.tools[(i + run) % options.tools.length]);
+          const order = setTools.map((_, i) => setTools[(i + run) % setTools.length]);
           for (const tool of order) {
             let sample;
             if (kind === 'push') {
@@ -329,7 +341,7 @@ async function main() {
             log(`${kind} ${set.label}, run ${run + 1}/${options.runs}, ${tool}: ${sample.seconds.toFixed(2)} s, ${sample.rssKiB === undefined ? '?' : Math.round(sample.rssKiB / 1024)} MiB`);
           }
         }
-        for (const tool of options.tools) {
+        for (const tool of setTools) {
           const seconds = samples[tool].map((sample) => sample.seconds);
           const rss = samples[tool].map((sample) => sample.rssKiB).filter((value) => value !== undefined);
           results.push({ scenario: `${kind} ${set.label}`, tool, seconds, median: median(seconds), peakRssMiB: rss.length === 0 ? undefined : Math.max(...rss) / 1024 });
