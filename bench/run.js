@@ -4,7 +4,7 @@
  * CLI), `oras` and plain `curl` (POST + streaming PUT `-T` for a push, GET for a pull), against one local
  * docker-registry this script starts. Tools alternate run by run (the starting tool rotates), every push
  * goes to a fresh repository (nothing is skipped) and every stowage/oras run gets a fresh HOME (no cache
- * from an earlier run). Prints medians, ratios against curl and oras, and peak memory (RSS high-water
+ * from an earlier run); every run starts after a `sync`, with no writeback of earlier runs pending. Prints medians, ratios against curl and oras, and peak memory (RSS high-water
  * mark: `/usr/bin/time`'s maximum resident set size, else VmHWM sampled from /proc).
  *
  *   npm run bench                                  # 3 runs, 1 GiB and 100 x 1 MiB
@@ -152,6 +152,9 @@ function highWaterMark(pid) {
  * @returns {Promise<{ seconds: number, rssKiB: number | undefined }>}
  */
 async function measure(command, args, { cwd, env, useTime }) {
+  // Each run starts with nothing waiting to be written back: gigabytes that an earlier push left in the
+  // page cache are flushed by kernel threads that would take CPU from this run (2 cores).
+  execFileSync('sync');
   const timeFile = join(tmpdir(), `stowage-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const [file, argv] = useTime ? [timeBinary, ['-f', '%M', '-o', timeFile, command, ...args]] : [command, args];
   const started = performance.now();
@@ -391,7 +394,7 @@ function report(results, options, useTime, load) {
   const lines = [
     '',
     `${info.date}: ${info.cpu}, ${info.memory}, ${info.os}, Node ${info.node}; oras ${info.oras}, ${info.curl}, docker-registry ${info.registry}; stowage at ${info.tree}.`,
-    `Medians of ${options.runs} alternating runs, loopback, warm page cache; peak memory is the largest RSS high-water mark of the runs (${useTime ? '/usr/bin/time' : 'sampled VmHWM'}); 1-minute load average ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after.`,
+    `Medians of ${options.runs} alternating runs, loopback, warm page cache, \`sync\` before each run; peak memory is the largest RSS high-water mark of the runs (${useTime ? '/usr/bin/time' : 'sampled VmHWM'}); 1-minute load average ${load.before.toFixed(2)} before, ${load.after.toFixed(2)} after.`,
     '',
     '| scenario | tool | median (s) | runs (s) | vs curl | vs oras | peak RSS (MiB) |',
     '| --- | --- | ---: | --- | ---: | ---: | ---: |',
