@@ -5,7 +5,7 @@
  * explicit command strategy load. `npm run build` runs it after tsc.
  *
  * Why: Node 20 has no compile cache for ES modules, and resolving, reading and linking ~400 module files
- * cost more than what they run. Measured on the 2-core CI machine: `stowage version` went from 0.34-0.47 s
+ * cost more than what they run. Measured on the 2-core machine of the README's bench: `stowage version` went from 0.34-0.47 s
  * to 0.21-0.29 s of wall time, and a 1 GiB pull from 2.16 s to 1.83 s (medians of 5, see bench/). Modules the
  * CLI imports on demand (ora, tar-stream) are wrapped by esbuild and still only run when imported. The
  * bundle's metafile (every input, and how each imports the others) is written to `dist/cli.meta.json`.
