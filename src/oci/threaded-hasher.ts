@@ -47,11 +47,14 @@ export const threadedHashMinimumBytes = 8 * 1024 * 1024;
 const blockBytes = 1024 * 1024;
 const blocksPerHasher = 4;
 /**
- * Bytes per write call. With gigabytes of dirty pages waiting for the disk (a registry that has just taken a
- * big push on the same machine), Linux 6.18 spent ~4 s of system time per GiB written in 1 MiB calls, 1.7 s
- * in 512 KiB calls and 0.4 s in 256 KiB calls (the same as 32 KiB calls, and as without dirty pages).
+ * Bytes per write call, as small as ORAS's. Linux 6.18's ext4 gives a buffered write a page-cache folio as
+ * large as the call, and on the 2-core VM of the bench large folios were slow to fill whenever the
+ * machine had just moved gigabytes (a registry taking pushes): `perf` put half of a 1 GiB pull's samples in
+ * `copy_folio_from_iter_atomic`. 1 MiB calls cost ~4 s of system time per GiB there, 256 KiB calls 2-5 s
+ * after the bench's pushes, 32 KiB calls 1.1-1.4 s (ORAS's own). On an idle machine 32 KiB calls are as
+ * fast as 256 KiB ones (2.06-2.25 s against 2.23-2.45 s for a 1 GiB pull).
  */
-export const writeSliceBytes = 256 * 1024;
+export const writeSliceBytes = 32 * 1024;
 
 // The worker: plain CommonJS, evaluated from this string so it runs the same from dist/ and from sources.
 const workerSource = `
