@@ -7,7 +7,7 @@
  *
  * Measured on a 2-core machine: blocks must be plain `ArrayBuffer`s (V8 copies into a `SharedArrayBuffer`
  * with a slow relaxed memmove), writes must go one at a time (concurrent writes to one file spin on its
- * inode lock: seconds of system time per GiB), and in slices of 256 KiB (see {@link writeSliceBytes}).
+ * inode lock: seconds of system time per GiB), and in slices of {@link writeSliceBytes}.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { StowageError, describeError } from '../errors.js';
