@@ -113,24 +113,41 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** In-progress downloads in one directory (see {@link inProgressPathOf}), by the kept name they belong to. */
+type InProgressNames = Map<string, string[]>;
+
+/** Lists the in-progress downloads in `dir`: one `readdir`, grouped by the kept name (without `.partial`). */
+async function listInProgress(dir: string): Promise<InProgressNames> {
+  const byKept: InProgressNames = new Map();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return byKept;
+  }
+  for (const name of names) {
+    const match = /^(.+)\.\d+-[0-9a-f]{8}\.partial$/.exec(name);
+    if (match?.[1] === undefined) continue;
+    const group = byKept.get(match[1]);
+    if (group === undefined) byKept.set(match[1], [name]);
+    else group.push(name);
+  }
+  return byKept;
+}
+
 /**
  * Renames to `temporary` the largest download of `kept` left by a process that is gone (see
  * {@link inProgressPathOf}); false when there is none. A process that still runs keeps its file.
+ * `listing` is the directory's in-progress downloads, listed once per store (a pull of many files must not
+ * list the directory for each).
  */
-async function adoptOrphan(kept: string, temporary: string): Promise<boolean> {
-  const prefix = `${basename(kept).slice(0, -'.partial'.length)}.`;
-  let names: string[];
-  try {
-    names = await readdir(dirname(kept));
-  } catch {
-    return false;
-  }
+async function adoptOrphan(kept: string, temporary: string, listing: Promise<InProgressNames>): Promise<boolean> {
+  const stem = basename(kept).slice(0, -'.partial'.length);
+  const prefix = `${stem}.`;
   const orphans: { path: string; size: number }[] = [];
-  for (const name of names) {
-    if (!name.startsWith(prefix) || !name.endsWith('.partial')) continue;
-    const match = /^(\d+)-[0-9a-f]{8}$/.exec(name.slice(prefix.length, -'.partial'.length));
-    const pid = Number(match?.[1]);
-    if (match === null || !Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+  for (const name of (await listing).get(stem) ?? []) {
+    const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processAlive(pid)) continue;
     const path = join(dirname(kept), name);
     const info = await stat(path).catch(() => undefined);
     if (info?.isFile() === true) orphans.push({ path, size: info.size });
@@ -174,6 +191,11 @@ export class FileStore implements Target, ResumablePusher {
   private readonly dropped = new Set<string>();
   private readonly tags = new Map<string, Descriptor>();
   private readonly temporaries = new Set<string>();
+  /**
+   * The in-progress downloads of each output directory, listed when the first file goes there: a download
+   * left by a process that is gone was there before this store began.
+   */
+  private readonly inProgress = new Map<string, Promise<InProgressNames>>();
   private archiveDirectory: Promise<string> | undefined;
   private rootReady: Promise<string> | undefined;
 
@@ -466,6 +488,15 @@ export class FileStore implements Target, ResumablePusher {
     return this.rootReady;
   }
 
+  private inProgressIn(dir: string): Promise<InProgressNames> {
+    let listing = this.inProgress.get(dir);
+    if (listing === undefined) {
+      listing = listInProgress(dir);
+      this.inProgress.set(dir, listing);
+    }
+    return listing;
+  }
+
   private async makeParent(root: string, target: string, what: string): Promise<void> {
     if (this.options.allowPathTraversal === true) {
       await mkdir(dirname(target), { recursive: true });
@@ -494,7 +525,7 @@ export class FileStore implements Target, ResumablePusher {
     this.temporaries.add(temporary);
     let verified = false;
     try {
-      const prefix = kept !== undefined && 'fetchFrom' in source ? await claimPartial(kept, temporary, desc, what, signal) : undefined;
+      const prefix = kept !== undefined && 'fetchFrom' in source ? await claimPartial(kept, temporary, () => this.inProgressIn(dirname(kept)), desc, what, signal) : undefined;
       await writeVerified(desc, source, temporary, prefix, what, signal);
       verified = true;
       throwIfAborted(signal, what);
@@ -604,12 +635,19 @@ async function keepPartial(temporary: string, kept: string): Promise<void> {
  * there is none; a kept file larger than the blob is removed.
  * @throws StowageError `IO`, `ABORTED` (reading it failed; the caller keeps or removes `temporary`).
  */
-async function claimPartial(kept: string, temporary: string, desc: Descriptor, what: string, signal: AbortSignal | undefined): Promise<AsyncHasher | undefined> {
+async function claimPartial(
+  kept: string,
+  temporary: string,
+  listing: () => Promise<InProgressNames>,
+  desc: Descriptor,
+  what: string,
+  signal: AbortSignal | undefined,
+): Promise<AsyncHasher | undefined> {
   try {
     await rename(kept, temporary);
   } catch {
     // None (ENOENT), or one another process has just taken: perhaps one a killed process left, else nothing.
-    if (!(await adoptOrphan(kept, temporary))) return undefined;
+    if (!(await adoptOrphan(kept, temporary, listing()))) return undefined;
   }
   const hasher = hasherFor(parseDigest(desc.digest).algorithm, desc.size);
   let tooLarge = false;

@@ -134,6 +134,27 @@ describe('FileStore with resume', () => {
     expect(await names(out)).toEqual([busy.slice(out.length + 1), 'model.bin'].sort());
   });
 
+  it('lists an output directory once: a download orphaned after the first file went there is not looked for', async () => {
+    const out = await outputDirectory();
+    const store = new FileStore(out, { resume: true });
+    const other = randomBytes(1000);
+    await store.pushResumable(titled(other, 'first.bin'), rangeSource(other).fetchFrom);
+    // Only now does a killed process's download of model.bin appear.
+    const stem = partialPathOf(join(out, 'model.bin'), desc.digest).slice(0, -'.partial'.length);
+    const orphan = `${stem}.${String(spawnSync(process.execPath, ['-e', '0']).pid)}-0123abcd.partial`;
+    await writeFile(orphan, blob.subarray(0, 1024 * 1024));
+    const source = rangeSource(blob);
+    await store.pushResumable(desc, source.fetchFrom);
+    expect(source.asked).toEqual([0]);
+    expect((await readFile(join(out, 'model.bin'))).equals(blob)).toBe(true);
+    expect(await names(out)).toEqual([orphan.slice(out.length + 1), 'first.bin', 'model.bin'].sort());
+    // A new store lists the directory again, finds it and continues it.
+    const again = rangeSource(blob);
+    await new FileStore(out, { resume: true }).pushResumable(desc, again.fetchFrom);
+    expect(again.asked).toEqual([1024 * 1024]);
+    expect(await names(out)).toEqual(['first.bin', 'model.bin']);
+  });
+
   it('continues a kept download from its size and verifies the whole', async () => {
     const out = await outputDirectory();
     const kept = partialPathOf(join(out, 'model.bin'), desc.digest);
