@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueRepository, useRegistry } from '../test/helpers/registry-harness.js';
-import { ok, oras as runOras, stowage as runStowage, type RunResult } from './helpers/cli.js';
+import { ok, runIn, type RunResult } from './helpers/cli.js';
 import { parseJsonOutput, snapshotTree, workspace, type Workspace } from './helpers/fixtures.js';
 
 const first = useRegistry();
@@ -28,13 +28,7 @@ afterAll(async () => {
   await ws.cleanup();
 });
 
-function stowage(args: string[]): Promise<RunResult> {
-  return runStowage(args, { cwd: ws.dir, env: ws.env });
-}
-
-function oras(args: string[]): Promise<RunResult> {
-  return runOras(args, { cwd: ws.dir, env: ws.env });
-}
+const { stowage, oras } = runIn(() => ws);
 
 function printedDigest(result: RunResult): string {
   const digest = /^Digest: (sha256:[a-f0-9]{64})$/m.exec(result.stdout)?.[1];

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueRepository, useRegistry } from '../test/helpers/registry-harness.js';
-import { ok, oras as runOras, stowage as runStowage, type RunResult } from './helpers/cli.js';
+import { ok, runIn } from './helpers/cli.js';
 import { workspace, type Workspace } from './helpers/fixtures.js';
 import { spawn } from 'node:child_process';
 
@@ -26,13 +26,7 @@ afterAll(async () => {
 
 const sha256 = (bytes: Uint8Array | string): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
-function stowage(args: string[], input?: string): Promise<RunResult> {
-  return runStowage(args, { cwd: ws.dir, env: ws.env, ...(input === undefined ? {} : { input }) });
-}
-
-function oras(args: string[]): Promise<RunResult> {
-  return runOras(args, { cwd: ws.dir, env: ws.env });
-}
+const { stowage, oras } = runIn(() => ws);
 
 /** Pushes a config and a layer with `stowage blob push`, and a manifest with `stowage manifest push`. */
 async function pushImage(name: string, tag: string, platform: object): Promise<Buffer> {
@@ -76,7 +70,7 @@ describe('manifest fetch: stowage and oras agree byte for byte', () => {
   it('on what oras pushed', async () => {
     const name = `${registry().host}/${uniqueRepository('mf-o2s')}`;
     await writeFile(ws.path('hi.txt'), 'hi from oras\n');
-    ok(await runOras(['push', '--plain-http', `${name}:v1`, 'hi.txt'], { cwd: ws.dir, env: ws.env }), 'oras push');
+    ok(await oras(['push', '--plain-http', `${name}:v1`, 'hi.txt']), 'oras push');
     for (const extra of [[], ['--descriptor'], ['--pretty'], ['--format', 'json']]) {
       const [ours, theirs] = await Promise.all([stowage(['manifest', 'fetch', ...extra, `${name}:v1`]), oras(['manifest', 'fetch', '--plain-http', ...extra, `${name}:v1`])]);
       expect(ok(ours, 'stowage manifest fetch').stdout).toBe(ok(theirs, 'oras manifest fetch').stdout);

@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueRepository, useRegistry } from '../test/helpers/registry-harness.js';
-import { ok, orasPath, oras as runOras, startStowage, stowage as runStowage, type RunResult } from './helpers/cli.js';
+import { ok, orasPath, startStowage, runIn, type RunResult } from './helpers/cli.js';
 import { spawn } from 'node:child_process';
 import { parseJsonOutput, workspace, type Workspace } from './helpers/fixtures.js';
 
@@ -27,13 +27,7 @@ afterAll(async () => {
   await ws.cleanup();
 });
 
-function stowage(args: string[]): Promise<RunResult> {
-  return runStowage(args, { cwd: ws.dir, env: ws.env });
-}
-
-function oras(args: string[]): Promise<RunResult> {
-  return runOras(args, { cwd: ws.dir, env: ws.env });
-}
+const { stowage, oras } = runIn(() => ws);
 
 interface Node {
   digest: string;

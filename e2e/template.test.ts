@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueRepository, useRegistry } from '../test/helpers/registry-harness.js';
-import { ok, oras as runOras, stowage as runStowage, type RunResult } from './helpers/cli.js';
+import { ok, runIn, type RunResult } from './helpers/cli.js';
 import { expectOneError, workspace, type Workspace } from './helpers/fixtures.js';
 
 const registry = useRegistry();
@@ -24,13 +24,7 @@ afterAll(async () => {
   await ws.cleanup();
 });
 
-function stowage(args: string[]): Promise<RunResult> {
-  return runStowage(args, { cwd: ws.dir, env: ws.env });
-}
-
-function oras(args: string[]): Promise<RunResult> {
-  return runOras(args, { cwd: ws.dir, env: ws.env });
-}
+const { stowage, oras } = runIn(() => ws);
 
 describe('--format go-template', () => {
   it('push prints {{.digest}} as oras does, with --template or inline', async () => {

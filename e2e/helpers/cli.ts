@@ -95,3 +95,21 @@ export function ok(result: RunResult, what: string): RunResult {
   if (result.code !== 0) throw new Error(`${what} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
   return result;
 }
+
+/** Where a test's children run: a workspace's directory and its private environment. */
+export interface RunPlace {
+  dir: string;
+  env: Record<string, string>;
+}
+
+/**
+ * `stowage` and `oras` run in one place, for a test file whose workspace is made in `beforeAll`: `place()`
+ * is asked at each run. `input` goes to the command's stdin.
+ */
+export function runIn(place: () => RunPlace): { stowage: (args: string[], input?: string) => Promise<RunResult>; oras: (args: string[], input?: string) => Promise<RunResult> } {
+  const options = (input: string | undefined): RunOptions => ({ cwd: place().dir, env: place().env, ...(input === undefined ? {} : { input }) });
+  return {
+    stowage: (args, input) => stowage(args, options(input)),
+    oras: (args, input) => oras(args, options(input)),
+  };
+}
