@@ -54,6 +54,7 @@ export { copy, copyGraph, tagAll, type CopyHooks, type CopyOptions, type CopyGra
 export { copyReferrers, copyWithReferrers, type CopyReferrersOptions, type CopyWithReferrersOptions, type CopyWithReferrersResult } from './copy/referrers.js';
 export { stowageVersion, userAgent } from './version.js';
 export { HttpClient, type HttpClientOptions, type HttpRequest, type HttpResponse, type HttpMethod, type HttpHeaders, type HttpExchangeEvent, type HttpRetryEvent } from './registry/http.js';
+export { ResponseBody } from './registry/response-body.js';
 export { defaultRetryPolicy, type RetryOptions } from './registry/retry.js';
 export { createDispatcher, parseResolveRule, type TransportOptions, type ResolveRule } from './registry/transport.js';
 export { redactUrl, redactHeaders, redactHeaderValue } from './registry/redact.js';

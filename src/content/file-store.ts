@@ -33,6 +33,7 @@ import { isMissing, makeDirectoryWithin, resolveDirectoryTarget, resolveOutputPa
 import { readChunkSize, tarGzipDirectory } from '../pack/tar-directory.js';
 import { HashingFileWriter } from './hashing-file-writer.js';
 import {
+  isDrainable,
   maxManifestBytes,
   toReadable,
   type Content,
@@ -736,13 +737,21 @@ async function writeVerified(desc: Descriptor, source: Source, temporary: string
  */
 async function appendHashed(content: Readable, writer: HashingFileWriter, start: number, limit: number, what: string, signal: AbortSignal | undefined): Promise<void> {
   let received = start;
+  const take = (chunk: unknown): void | Promise<void> => {
+    if (!(chunk instanceof Uint8Array)) throw new StowageError('INVALID_ARGUMENT', `${what}: the content stream must yield bytes`);
+    received += chunk.byteLength;
+    if (received > limit) throw new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${limit} bytes`);
+    return writer.write(chunk);
+  };
   try {
-    for await (const chunk of signal === undefined ? content : addAbortSignal(signal, content)) {
-      if (!(chunk instanceof Uint8Array)) throw new StowageError('INVALID_ARGUMENT', `${what}: the content stream must yield bytes`);
-      received += chunk.byteLength;
-      if (received > limit) throw new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${limit} bytes`);
-      const pending = writer.write(chunk);
-      if (pending !== undefined) await pending;
+    const source = signal === undefined ? content : addAbortSignal(signal, content);
+    if (isDrainable(source)) {
+      await source.drainTo(take);
+    } else {
+      for await (const chunk of source) {
+        const pending = take(chunk);
+        if (pending !== undefined) await pending;
+      }
     }
   } catch (error) {
     content.destroy();

@@ -270,6 +270,20 @@ export async function fetchBytes(store: Fetcher, desc: Descriptor, options: Oper
   return readAll(await store.fetch(desc, fetchOptions), limit, desc.digest);
 }
 
+/**
+ * A stream that can also hand its chunks straight to a function, bypassing its buffer (a registry's
+ * response body can: `ResponseBody.drainTo`). Readers of large content use it when it is there.
+ */
+export interface Drainable {
+  /** Calls `take` with each chunk in order, waiting on a promise it returns; settles at the end. */
+  drainTo(take: (chunk: Buffer) => void | Promise<void>): Promise<void>;
+}
+
+/** True when `content` has {@link Drainable.drainTo}. */
+export function isDrainable(content: Readable): content is Readable & Drainable {
+  return typeof (content as Partial<Drainable>).drainTo === 'function';
+}
+
 /** Content as a stream. */
 export function toReadable(content: Content): Readable {
   return content instanceof Uint8Array ? Readable.from([Buffer.from(content.buffer, content.byteOffset, content.byteLength)]) : content;

@@ -5,7 +5,7 @@
  * `NETWORK` and `ABORTED` errors. Helpers read bounded bodies and turn registry error answers into
  * StowageErrors with codes.
  */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { abortError, describeError, StowageError, throwIfAborted, type ErrorCode } from '../errors.js';
 import { errorBodySchema } from '../oci/schemas.js';
@@ -16,7 +16,8 @@ import { RegistryAuthHandler } from './auth/registry-auth.js';
 import { mergeScopes } from './auth/scope.js';
 import { redactHeaders, redactUrl } from './redact.js';
 import { isRepeatable, isRetryableError, isRetryableStatus, parseRetryAfter, retryDecision, retryPolicy, waitBeforeRetry, type RetryOptions, type RetryPolicy } from './retry.js';
-import { request } from './undici.js';
+import { AnswerHandler, type ResponseBody } from './response-body.js';
+import { getGlobalDispatcher } from './undici.js';
 
 /** The HTTP methods the distribution API uses. */
 export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -57,8 +58,8 @@ export interface HttpRequest {
 export interface HttpResponse {
   status: number;
   headers: HttpHeaders;
-  /** The undici body. Read it, or let {@link discardBody} / {@link registryError} consume it. */
-  body: Readable & { dump(options?: { limit: number }): Promise<void> };
+  /** The body, fed from undici as it arrives. Read it, or let {@link discardBody} / {@link registryError} consume it. */
+  body: ResponseBody;
   /** The URL of the final hop, after redirects: resolve relative `Location` and `Link` against it. */
   url: URL;
   /** The signal of the request, so body readers can tell a cancellation from a network failure. */
@@ -143,11 +144,6 @@ export const maxErrorBodyBytes = 4 * 1024 * 1024;
 export const defaultHeadersTimeoutMs = 30_000;
 /** Default of {@link HttpClientOptions.bodyTimeoutMs}. */
 export const defaultBodyTimeoutMs = 60_000;
-// What undici's own dump() reads before it gives up on keeping the connection.
-const dumpLimitBytes = 128 * 1024;
-// Response bodies pass through a counting stream: buffers large enough that undici's parser is not paused
-// and resumed for every socket read.
-const bodyHighWaterMark = 256 * 1024;
 
 const redirectStatuses = new Set([301, 302, 303, 307, 308]);
 // Never carried to another origin (Fetch spec "HTTP-redirect fetch", step 13, and cookies by their nature).
@@ -191,53 +187,6 @@ function duration(ms: number): string {
 function afterAttempts(error: unknown, attempts: number): unknown {
   if (attempts <= 1 || !(error instanceof StowageError) || error.code === 'ABORTED') return error;
   return new StowageError(error.code, `${error.message} (after ${attempts} attempts)`, { cause: error.cause ?? error });
-}
-
-/**
- * A response body as undici gives it, passed through a stream that counts the bytes, so that a connection
- * lost mid-body fails the read with a `NETWORK` error saying how far it got (`connection lost after X of Y
- * bytes`), and a body that stops arriving fails after the idle timeout instead of hanging.
- */
-class ResponseBody extends Transform {
-  /** Bytes passed on so far. */
-  received = 0;
-
-  constructor(source: Readable, lost: (error: unknown, received: number) => StowageError) {
-    super({ readableHighWaterMark: bodyHighWaterMark, writableHighWaterMark: bodyHighWaterMark });
-    source.on('error', (error) => {
-      if (!this.destroyed) this.destroy(lost(error, this.received));
-    });
-    // Closed early (abandoned, or the reader failed): stop the transfer and let undici drop the connection.
-    this.once('close', () => {
-      if (!source.readableEnded && !source.destroyed) source.destroy();
-    });
-    source.pipe(this);
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.received += chunk.byteLength;
-    callback(null, chunk);
-  }
-
-  /**
-   * Reads and discards the body, as undici's `dump`: up to `limit` bytes (default 128 KiB) so the connection
-   * can be reused, then closes it. Never fails.
-   */
-  async dump(options?: { limit: number }): Promise<void> {
-    if (this.readableEnded || this.destroyed) return;
-    const limit = options?.limit ?? dumpLimitBytes;
-    let seen = 0;
-    await new Promise<void>((resolve) => {
-      this.once('close', resolve);
-      this.on('error', () => {
-        // Nobody wants these bytes: a failure to read them changes nothing.
-      });
-      this.on('data', (chunk: Buffer) => {
-        seen += chunk.byteLength;
-        if (seen > limit) this.destroy();
-      });
-    });
-  }
 }
 
 /**
@@ -487,26 +436,35 @@ export class HttpClient {
     const started = performance.now();
     this.report(() => ({ kind: 'request', id, method, url: redactUrl(url), headers: redactHeaders(headers) }));
     try {
-      const answer = await request(url, {
+      const lostFor = (answerHeaders: HttpHeaders) => {
+        const length = headerValue(answerHeaders, 'content-length');
+        const total = length !== undefined && /^[0-9]+$/.test(length) ? ` of ${length}` : '';
+        return (error: unknown, received: number): StowageError => {
+          if (signal?.aborted === true || error instanceof StowageError) return transportErrorWith(error, url.host, operation, signal, timeouts);
+          return new StowageError('NETWORK', `${operation}: connection lost after ${received}${total} bytes: ${networkReason(error, timeouts)}`, { cause: error });
+        };
+      };
+      const handler = new AnswerHandler(signal, body, lostFor);
+      const options: Dispatcher.DispatchOptions = {
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
         method,
         headers,
         body: body ?? null,
-        signal: signal ?? null,
         headersTimeout: timeouts.headersMs,
         bodyTimeout: timeouts.bodyMs,
         // undici closes the connection after every HEAD (in case a server sends a body anyway), so a push
         // that HEADs each blob opened a new connection (and on https, a TLS handshake) per blob. Registries
         // answer HEAD without a body (docker-registry, and Go's and nginx's servers always do): keep it.
         ...(method === 'HEAD' ? { reset: false } : {}),
-        ...(this.dispatcher === undefined ? {} : { dispatcher: this.dispatcher }),
-      });
-      const length = headerValue(answer.headers, 'content-length');
-      const total = length !== undefined && /^[0-9]+$/.test(length) ? ` of ${length}` : '';
-      const lost = (error: unknown, received: number): StowageError => {
-        if (signal?.aborted === true || error instanceof StowageError) return transportErrorWith(error, url.host, operation, signal, timeouts);
-        return new StowageError('NETWORK', `${operation}: connection lost after ${received}${total} bytes: ${networkReason(error, timeouts)}`, { cause: error });
       };
-      const response: HttpResponse = { status: answer.statusCode, headers: answer.headers, body: new ResponseBody(answer.body, lost), url, operation };
+      try {
+        (this.dispatcher ?? getGlobalDispatcher()).dispatch(options, handler);
+      } catch (error) {
+        handler.dispatchFailed(error);
+      }
+      const answer = await handler.answer;
+      const response: HttpResponse = { status: answer.statusCode, headers: answer.headers, body: answer.body, url, operation };
       if (signal !== undefined) response.signal = signal;
       const durationMs = Math.round(performance.now() - started);
       this.report(() => ({ kind: 'response', id, method, url: redactUrl(url), status: answer.statusCode, headers: redactHeaders(answer.headers), durationMs }));

@@ -2,7 +2,7 @@
  * RemoteRepository: one repository of a registry as a store (OCI distribution spec endpoints under
  * `/v2/<name>/`): blobs, manifests, tags, deletion, cross-repository mounts and referrers.
  */
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { abortError, isStowageError, StowageError } from '../errors.js';
 import { digestOf, parseDigest, verifyBytes, verifyingStream, type DigestAlgorithm } from '../oci/digest.js';
@@ -144,24 +144,6 @@ function servesRange(response: HttpResponse, offset: number, size: number): bool
   return Number(first) === offset && Number(last) === size - 1 && (total === '*' || Number(total) === size);
 }
 
-/** A pass-through stream that fails with `SIZE_MISMATCH` when more or fewer than `length` bytes pass. */
-function lengthCheckingStream(length: number, what: string): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      seen += chunk.byteLength;
-      if (seen > length) {
-        callback(new StowageError('SIZE_MISMATCH', `${what}: received more than the expected ${length} bytes`));
-        return;
-      }
-      callback(null, chunk);
-    },
-    flush(callback: TransformCallback) {
-      callback(seen === length ? null : new StowageError('SIZE_MISMATCH', `${what}: received ${seen} bytes, expected ${length}`));
-    },
-  });
-}
-
 /**
  * One repository of a registry, as a {@link Target} with the optional capabilities a registry has:
  * {@link ReferencePusher}, {@link ReferenceFetcher}, {@link Deleter}, {@link TagLister}, {@link Mounter},
@@ -296,10 +278,10 @@ export class RemoteRepository implements Target, ReferencePusher, ReferenceFetch
         abandonBody(response);
         throw new StowageError('SIZE_MISMATCH', `${operation}: the registry sends ${length} bytes, expected ${desc.size}`);
       }
-      return { offset: 0, content: pipeBody(response, lengthCheckingStream(desc.size, operation), operation) };
+      return { offset: 0, content: response.body.expectLength(desc.size, operation) };
     }
     if (offset > 0 && response.status === 206 && servesRange(response, offset, desc.size)) {
-      return { offset, content: pipeBody(response, lengthCheckingStream(desc.size - offset, operation), operation) };
+      return { offset, content: response.body.expectLength(desc.size - offset, operation) };
     }
     if (offset === 0 || (response.status !== 206 && response.status !== 416)) throw await registryError(response, operation);
     // RFC 9110 §14.2: a server may answer a range it cannot serve with the whole content.

@@ -24,21 +24,8 @@ declare module 'undici/lib/core/connect.js' {
   export = connect;
 }
 
-declare module 'undici/lib/core/errors.js' {
-  import type { errors } from 'undici';
-  const undiciErrors: typeof errors;
-  export = undiciErrors;
-}
-
 declare module 'undici/lib/global.js' {
   import type { getGlobalDispatcher } from 'undici';
   const global: { getGlobalDispatcher: typeof getGlobalDispatcher };
   export = global;
-}
-
-/** `Dispatcher.prototype.request` as a plain function: undici's index installs it on the prototype. */
-declare module 'undici/lib/api/api-request.js' {
-  import type { Dispatcher } from 'undici';
-  function request<TOpaque = null>(this: Dispatcher, options: Dispatcher.RequestOptions<TOpaque>): Promise<Dispatcher.ResponseData<TOpaque>>;
-  export = request;
 }

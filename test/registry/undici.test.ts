@@ -1,15 +1,15 @@
 /**
  * The undici parts loaded by path (`src/registry/undici.ts`) are undici's own: the same classes and
- * functions as its index, and `request` behaves as the index's top-level `request` with the global
- * dispatcher, an Agent or a caller's own Dispatcher. An undici upgrade that moves these files fails here.
+ * functions as its index, and HttpClient's requests go through the global dispatcher, an Agent or a
+ * caller's own Dispatcher as they would with the index. An undici upgrade that moves these files fails here.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as undici from 'undici';
 import agentModule from 'undici/lib/dispatcher/agent.js';
-import requestModule from 'undici/lib/api/api-request.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Agent, buildConnector, EnvHttpProxyAgent, request } from '../../src/registry/undici.js';
+import { HttpClient, type HttpResponse } from '../../src/registry/http.js';
+import { Agent, buildConnector, EnvHttpProxyAgent, getGlobalDispatcher } from '../../src/registry/undici.js';
 
 let server: Server;
 let base: URL;
@@ -42,9 +42,16 @@ interface Echo {
   agent: string;
 }
 
-async function echoOf(response: undici.Dispatcher.ResponseData): Promise<Echo> {
-  expect(response.statusCode).toBe(200);
-  return (await response.body.json()) as Echo;
+/** The body read whole, as text. */
+async function text(response: HttpResponse): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of response.body) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function echoOf(response: HttpResponse): Promise<Echo> {
+  expect(response.status).toBe(200);
+  return JSON.parse(await text(response)) as Echo;
 }
 
 describe('undici loaded by path', () => {
@@ -53,9 +60,6 @@ describe('undici loaded by path', () => {
     expect(agentModule).toBe(undici.Agent);
     expect(EnvHttpProxyAgent).toBe(undici.EnvHttpProxyAgent);
     expect(buildConnector).toBe(undici.buildConnector);
-    // The index installs the request function on Dispatcher.prototype; request() calls it with the dispatcher as `this`.
-    // eslint-disable-next-line @typescript-eslint/unbound-method -- compared, not called
-    expect(requestModule).toBe(undici.Dispatcher.prototype.request);
     const agent = new Agent();
     expect(agent).toBeInstanceOf(undici.Agent);
     expect(agent).toBeInstanceOf(undici.Dispatcher);
@@ -65,26 +69,25 @@ describe('undici loaded by path', () => {
     await Promise.all([agent.close(), proxied.close()]);
   });
 
-  it('request: through the global dispatcher, with the path, query, method, headers and body given', async () => {
-    const got = await echoOf(await request(new URL('/v2/a/b/manifests/c?n=1&last=x', base), { method: 'POST', headers: { 'user-agent': 'stowage-test' }, body: 'hello' }));
+  it('HttpClient: through the global dispatcher, with the path, query, method, headers and body given', async () => {
+    const client = new HttpClient({ userAgent: 'stowage-test' });
+    const got = await echoOf(await client.send({ method: 'POST', url: new URL('/v2/a/b/manifests/c?n=1&last=x', base), body: new TextEncoder().encode('hello') }));
     expect(got).toEqual({ method: 'POST', url: '/v2/a/b/manifests/c?n=1&last=x', body: 'hello', agent: 'stowage-test' });
-    // As the index: GET by default, PUT when there is a body.
-    expect((await echoOf(await request(new URL('/plain', base)))).method).toBe('GET');
-    expect((await echoOf(await request(new URL('/put', base), { body: 'x' }))).method).toBe('PUT');
+    expect(getGlobalDispatcher()).toBe(undici.getGlobalDispatcher());
   });
 
-  it('request: through an Agent made here and through the public one', async () => {
+  it('HttpClient: through an Agent made here and through the public one', async () => {
     const mine = new Agent();
     const theirs = new undici.Agent();
     try {
-      expect((await echoOf(await request(new URL('/mine', base), { dispatcher: mine }))).url).toBe('/mine');
-      expect((await echoOf(await request(new URL('/theirs', base), { dispatcher: theirs }))).url).toBe('/theirs');
+      expect((await echoOf(await new HttpClient({ dispatcher: mine }).send({ method: 'GET', url: new URL('/mine', base) }))).url).toBe('/mine');
+      expect((await echoOf(await new HttpClient({ dispatcher: theirs }).send({ method: 'GET', url: new URL('/theirs', base) }))).url).toBe('/theirs');
     } finally {
       await Promise.all([mine.close(), theirs.close()]);
     }
   });
 
-  it("request: through a caller's own Dispatcher (a wrapper, and undici's MockAgent)", async () => {
+  it("HttpClient: through a caller's own Dispatcher (a wrapper, and undici's MockAgent)", async () => {
     const inner = new undici.Agent();
     const seen: string[] = [];
     class Recording extends undici.Dispatcher {
@@ -97,40 +100,44 @@ describe('undici loaded by path', () => {
     mock.disableNetConnect();
     mock.get('https://registry.test').intercept({ path: '/v2/', method: 'GET' }).reply(200, { mocked: true });
     try {
-      expect((await echoOf(await request(new URL('/wrapped?x=1', base), { dispatcher: new Recording() }))).url).toBe('/wrapped?x=1');
+      expect((await echoOf(await new HttpClient({ dispatcher: new Recording() }).send({ method: 'GET', url: new URL('/wrapped?x=1', base) }))).url).toBe('/wrapped?x=1');
       expect(seen).toEqual(['GET /wrapped?x=1']);
-      const mocked = await request(new URL('https://registry.test/v2/'), { dispatcher: mock });
-      expect(mocked.statusCode).toBe(200);
-      expect(await mocked.body.json()).toEqual({ mocked: true });
+      const mocked = await new HttpClient({ dispatcher: mock }).send({ method: 'GET', url: new URL('https://registry.test/v2/') });
+      expect(mocked.status).toBe(200);
+      expect(JSON.parse(await text(mocked))).toEqual({ mocked: true });
     } finally {
       await Promise.all([inner.close(), mock.close()]);
     }
   });
 
-  it("request: without a dispatcher, the global one a caller set with undici's setGlobalDispatcher", async () => {
+  it("HttpClient: without a dispatcher, the global one a caller set with undici's setGlobalDispatcher", async () => {
     const previous = undici.getGlobalDispatcher();
     const mock = new undici.MockAgent();
     mock.disableNetConnect();
     mock.get('https://registry.test').intercept({ path: '/v2/', method: 'GET' }).reply(401, 'global');
     undici.setGlobalDispatcher(mock);
     try {
-      const answer = await request(new URL('https://registry.test/v2/'));
-      expect(answer.statusCode).toBe(401);
-      expect(await answer.body.text()).toBe('global');
+      const answer = await new HttpClient().send({ method: 'GET', url: new URL('https://registry.test/v2/') });
+      expect(answer.status).toBe(401);
+      expect(await text(answer)).toBe('global');
     } finally {
       undici.setGlobalDispatcher(previous);
       await mock.close();
     }
   });
 
-  it("request: undici's errors, as the index gives them", async () => {
-    expect(() => request(new URL('ftp://registry.test/'))).toThrow(undici.errors.InvalidArgumentError);
+  it("HttpClient: a Dispatcher that throws at once fails the request with NETWORK, and an aborted signal with ABORTED", async () => {
+    class Refusing extends undici.Dispatcher {
+      override dispatch(): boolean {
+        throw new undici.errors.ClientDestroyedError();
+      }
+    }
+    await expect(new HttpClient({ dispatcher: new Refusing(), retry: { retries: 0 } }).send({ method: 'GET', url: new URL('/refused', base) })).rejects.toMatchObject({ code: 'NETWORK' });
     const agent = new Agent();
     try {
       const controller = new AbortController();
       controller.abort();
-      await expect(request(new URL('/aborted', base), { dispatcher: agent, signal: controller.signal })).rejects.toThrow();
-      await expect(request(new URL('/timeout', base), { dispatcher: agent, headersTimeout: -1 })).rejects.toBeInstanceOf(undici.errors.InvalidArgumentError);
+      await expect(new HttpClient({ dispatcher: agent }).send({ method: 'GET', url: new URL('/aborted', base), signal: controller.signal })).rejects.toMatchObject({ code: 'ABORTED' });
     } finally {
       await agent.close();
     }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { isStowageError } from '../../src/errors.js';
 import { HttpClient, type HttpResponse } from '../../src/registry/http.js';
+import { ResponseBody } from '../../src/registry/response-body.js';
 import { uploadLocation, withDigest, type RepositoryEndpoint } from '../../src/registry/upload.js';
-import { Readable } from 'node:stream';
 
 const digest = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
 
 function answer(url: string, location: string | undefined): HttpResponse {
-  const body = Object.assign(Readable.from([]), { dump: () => Promise.resolve() });
+  const body = ResponseBody.of(new Uint8Array(0));
   return { status: 202, headers: location === undefined ? {} : { location }, body, url: new URL(url), operation: 'push blob' };
 }
 

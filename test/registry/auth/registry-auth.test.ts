@@ -1,10 +1,10 @@
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { StowageError } from '../../../src/errors.js';
 import { parseChallenges } from '../../../src/registry/auth/challenge.js';
 import type { AuthContext, Credentials } from '../../../src/registry/auth/handler.js';
 import { RegistryAuthHandler, type RegistryAuthOptions } from '../../../src/registry/auth/registry-auth.js';
 import type { HttpRequest, HttpResponse } from '../../../src/registry/http.js';
+import { ResponseBody } from '../../../src/registry/response-body.js';
 
 /** A request the fake token server saw. */
 interface Seen {
@@ -30,7 +30,7 @@ function tokenServer(answer: (seen: Seen, n: number) => Answer | Promise<Answer>
     return {
       status: reply.status,
       headers: { 'content-type': 'application/json', 'content-length': String(bytes.byteLength), ...reply.headers },
-      body: Object.assign(Readable.from([bytes]), { dump: () => Promise.resolve() }),
+      body: ResponseBody.of(bytes),
       url,
       operation: req.operation ?? '',
     };
