@@ -23,8 +23,8 @@ import { Readable, Writable, addAbortSignal, pipeline as pipelineCallback } from
 import { pipeline } from 'node:stream/promises';
 import { StowageError, abortError, describeError, isStowageError, throwIfAborted, errnoCode } from '../errors.js';
 import { Hasher, isValidDigest, parseDigest, verifyBytes, verifyingStream } from '../oci/digest.js';
-import { asyncVerifyResult, hasherFor, type AsyncHasher } from '../oci/threaded-hasher.js';
-import { Annotation, MediaType, isValidMediaType } from '../oci/media-types.js';
+import { asyncVerifyResult, hasherFor, startHashWorker, threadedHashMinimumBytes, type AsyncHasher } from '../oci/threaded-hasher.js';
+import { Annotation, MediaType, isManifestMediaType, isValidMediaType } from '../oci/media-types.js';
 import { isValidTag } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { extractDirectory } from '../pack/extract-directory.js';
@@ -41,6 +41,7 @@ import {
   type FilePusher,
   type OperationOptions,
   type PushFileOptions,
+  type Preparer,
   type PushFileResult,
   type RangeContent,
   type ResumablePusher,
@@ -182,7 +183,7 @@ function ioError(error: unknown, signal: AbortSignal | undefined, what: string):
 }
 
 /** Files and directories on disk as a store; see the module comment. */
-export class FileStore implements Target, ResumablePusher {
+export class FileStore implements Target, ResumablePusher, Preparer {
   /** The directory relative paths are read from (push) and titles are written under (pull). */
   readonly root: string;
   private readonly options: FileStoreOptions;
@@ -373,6 +374,11 @@ export class FileStore implements Target, ResumablePusher {
    */
   async pushResumable(desc: Descriptor, fetchFrom: FetchFrom, options: OperationOptions = {}): Promise<void> {
     await this.store(desc, { fetchFrom }, options);
+  }
+
+  /** Starts the hashing thread when a blob among `descs` is large enough to be hashed on it. */
+  prepareFor(descs: readonly Descriptor[]): void {
+    if (descs.some((desc) => !isManifestMediaType(desc.mediaType) && desc.size >= threadedHashMinimumBytes)) startHashWorker();
   }
 
   private async store(desc: Descriptor, source: Source, options: OperationOptions): Promise<void> {

@@ -12,6 +12,7 @@ import { parseManifest, successors as manifestSuccessors, type Descriptor, type 
 import {
   fetchBytes,
   isMounter,
+  isPreparer,
   isRangeFetcher,
   isReferencePusher,
   isResumablePusher,
@@ -155,6 +156,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
     const bytes = await limiter.run(() => fetchBytes(src, desc, { signal }));
     const parsed = parseManifest(bytes, desc.mediaType, desc.digest);
     const children = options.successors ? options.successors(desc, parsed) : manifestSuccessors(parsed);
+    if (isPreparer(dst)) dst.prepareFor(children);
     await settleAll(children.map((child) => visit(child)));
     await limiter.run(async () => {
       options.onStart?.(desc);

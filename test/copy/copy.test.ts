@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/content/memory-store.js';
-import type { Content, OperationOptions } from '../../src/content/store.js';
+import { fetchBytes, type Content, type OperationOptions } from '../../src/content/store.js';
 import { copy } from '../../src/copy/copy.js';
 import { isStowageError } from '../../src/errors.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -57,7 +57,32 @@ class InstrumentedStore extends MemoryStore {
   }
 }
 
+/** A MemoryStore that is told what is coming (a Preparer) and records it, with what was pushed by then. */
+class PreparedStore extends MemoryStore {
+  prepared: { descs: string[]; pushedBefore: number }[] = [];
+  pushes = 0;
+
+  prepareFor(descs: readonly Descriptor[]): void {
+    this.prepared.push({ descs: descs.map((desc) => desc.digest), pushedBefore: this.pushes });
+  }
+
+  override async push(desc: Descriptor, content: Content, options?: OperationOptions): Promise<void> {
+    this.pushes++;
+    await super.push(desc, content, options);
+  }
+}
+
 describe('copy', () => {
+  it('tells a destination that prepares what a manifest points to, before any of it is pushed', async () => {
+    const { store: src, root, layers } = await sourceGraph(2);
+    const dst = new PreparedStore();
+    await copy(src, 'v1', dst, 'v2');
+    const parsed = JSON.parse(Buffer.from(await fetchBytes(src, root)).toString('utf8')) as { config: Descriptor };
+    expect(dst.prepared).toHaveLength(1);
+    expect(dst.prepared[0]?.pushedBefore).toBe(0);
+    expect(new Set(dst.prepared[0]?.descs)).toEqual(new Set([parsed.config.digest, ...layers.map((layer) => layer.digest)]));
+  });
+
   it('copies a manifest and its blobs, children first, and tags the root', async () => {
     const { store: src, root, layers } = await sourceGraph(3);
     const dst = new InstrumentedStore();
