@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// dist/cli.js is the CLI in one module (scripts/bundle-cli.js): one file to load instead of ~400.
-import { execute } from '../dist/cli.js';
+// The CLI is one script, loaded with V8's code cache: see cli-loader.js.
+import { loadCli } from './cli-loader.js';
 
-await execute({ dir: import.meta.url });
+await loadCli().execute({ dir: import.meta.url });

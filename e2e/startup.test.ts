@@ -1,12 +1,13 @@
 /**
- * What the built CLI loads at start-up. `bin/run.js` loads one module, the bundle `dist/cli.js`
- * (scripts/bundle-cli.js): no file of dist/commands, dist/src or node_modules is imported on its own, which
- * is what makes start-up short on Node 20 (no compile cache for ES modules). Inside the bundle, ora (progress
+ * What the built CLI loads at start-up. `bin/run.js` loads the bundle `dist/cli-script.js`
+ * (scripts/bundle-cli.js) through `bin/cli-loader.js`, with V8's code cache, and oclif imports the command
+ * classes from `dist/cli-commands.js`: no file of dist/commands, dist/src or node_modules is imported on its
+ * own, which is what makes start-up short on Node 20 (no compile cache for ES modules). Inside the bundle, ora (progress
  * on a terminal) and tar-stream (directories) stay behind dynamic imports, so they only run when used, and
  * undici's index (fetch, WebSocket, caches, mocks) is not in it at all: the bundle's metafile says so.
  * `e2e/helpers/record-modules.js` records the modules a run imports.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -50,10 +51,35 @@ const metafileSchema = z.object({
 });
 
 describe('start-up', () => {
-  it('version, help, push, pull and resolve import bin/run.js and the bundle, and nothing else', async () => {
+  it('version, help, push, pull and resolve import bin/run.js, its loader and the command map, and nothing else', async () => {
     const reference = `${registry().host}/${uniqueRepository('e2e-startup')}:v1`;
     const runs = [['version'], ['pull', '--help'], ['push', reference, 'a.txt', 'tree'], ['pull', reference, '-o', await ws.mkdir('out')], ['resolve', reference]];
-    for (const args of runs) expect(await modulesOf(args), args.join(' ')).toEqual(['bin/run.js', 'dist/cli.js']);
+    for (const args of runs) expect(await modulesOf(args), args.join(' ')).toEqual(['bin/run.js', 'bin/cli-loader.js', 'dist/cli-commands.js']);
+  });
+
+  it('keeps a code cache in the cache directory: written once, used as it is, rewritten when V8 refuses it', async () => {
+    const cacheHome = await ws.mkdir('xdg-cache');
+    const dir = `${cacheHome}/stowage`;
+    const env = { ...ws.env, XDG_CACHE_HOME: cacheHome };
+    const caches = async (): Promise<string[]> => (await readdir(dir)).filter((name) => name.endsWith('.v8cache'));
+    ok(await stowage(['version'], { env: { ...env, STOWAGE_CODE_CACHE: '0' } }), 'version without a cache');
+    await expect(readdir(dir)).rejects.toThrow();
+    ok(await stowage(['version'], { env }), 'version, first');
+    const [name] = await caches();
+    expect(name).toMatch(new RegExp(`^cli-${process.version}-${process.arch}-\\d+-\\d+\\.v8cache$`));
+    const file = `${dir}/${name ?? ''}`;
+    const written = await stat(file);
+    expect(written.size).toBeGreaterThan(100_000);
+    // Accepted by V8: not written again.
+    ok(await stowage(['pull', '--help'], { env }), 'pull --help, with the cache');
+    expect((await stat(file)).mtimeMs).toBe(written.mtimeMs);
+    // A damaged cache, and one of another build: refused and rewritten, the other dropped.
+    await writeFile(file, Buffer.alloc(4096, 7));
+    await writeFile(`${dir}/cli-v0.0.0-x64-1-1.v8cache`, 'old');
+    const result = ok(await stowage(['version'], { env }), 'version, damaged cache');
+    expect(result.stdout).toContain('Version:');
+    expect(await caches()).toEqual([name]);
+    expect((await stat(file)).size).toBeGreaterThan(100_000);
   });
 
   it('in the bundle, ora and tar-stream are imported only dynamically, and undici only file by file', async () => {

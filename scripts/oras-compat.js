@@ -8,7 +8,7 @@
 //                                                 lines and "- shared: --a --b" lines)
 //
 // ORAS's side is scripts/oras-1.3-flags.json (command and flag names read off `oras <command> --help`);
-// stowage's side is the command map the CLI loads (dist/commands/index.js, bundled into dist/cli.js): ids, command aliases, flag
+// stowage's side is the command map the CLI loads (dist/commands/index.js, bundled into dist/cli-script.js): ids, command aliases, flag
 // names, flag aliases and short forms. --help counts as present everywhere: oclif adds it to every command.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

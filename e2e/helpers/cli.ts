@@ -75,13 +75,13 @@ function run(command: string, args: string[], options: RunOptions): Promise<RunR
 
 /** Starts `stowage <args>` and returns at once: for tests that signal the process while it runs. */
 export function startStowage(args: string[], options: RunOptions = {}): Running {
-  if (!existsSync(`${root}dist/cli.js`)) throw new Error('dist/ is missing: run "npm run build" first');
+  if (!existsSync(`${root}dist/cli-script.js`)) throw new Error('dist/ is missing: run "npm run build" first');
   return start(process.execPath, [stowageBin, ...args], options);
 }
 
 /** Runs `stowage <args>` from the build in dist/ (npm test builds first). */
 export function stowage(args: string[], options: RunOptions = {}): Promise<RunResult> {
-  if (!existsSync(`${root}dist/cli.js`)) throw new Error('dist/ is missing: run "npm run build" first');
+  if (!existsSync(`${root}dist/cli-script.js`)) throw new Error('dist/ is missing: run "npm run build" first');
   return run(process.execPath, [stowageBin, ...args], options);
 }
 
