@@ -291,6 +291,16 @@ export interface Drainable {
   drainTo(take: (chunk: Buffer) => void | Promise<void>): Promise<void>;
 }
 
+/** A stream that reports the size of each chunk as it arrives, however it is read (a registry's response body does). */
+export interface Tappable {
+  tap(listener: (bytes: number) => void): void;
+}
+
+/** True when `content` has {@link Tappable.tap}. */
+export function isTappable(content: Readable): content is Readable & Tappable {
+  return typeof (content as Partial<Tappable>).tap === 'function';
+}
+
 /** True when `content` has {@link Drainable.drainTo}. */
 export function isDrainable(content: Readable): content is Readable & Drainable {
   return typeof (content as Partial<Drainable>).drainTo === 'function';

@@ -13,6 +13,7 @@ import {
   fetchBytes,
   isMounter,
   isPreparer,
+  isTappable,
   isRangeFetcher,
   isReferencePusher,
   isResumablePusher,
@@ -110,9 +111,17 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
   const transferBlob = async (desc: Descriptor): Promise<void> => {
     const observed = (fetched: Readable, start: number): Readable => {
       let stream = fetched;
-      if (options.onProgress) {
+      const onProgress = options.onProgress;
+      if (onProgress !== undefined && isTappable(fetched)) {
+        // Counted as the chunks arrive: the destination reads the source itself, as fast as it can.
+        let transferred = start;
+        fetched.tap((bytes) => {
+          transferred += bytes;
+          onProgress(desc, transferred);
+        });
+      } else if (onProgress !== undefined) {
         // pipeline, not pipe: a source that fails mid-stream (DIGEST_MISMATCH, network, abort) must fail the counter too.
-        const counter = counting(desc, options.onProgress, start);
+        const counter = counting(desc, onProgress, start);
         pipeline(stream, counter, () => undefined);
         stream = counter;
       }

@@ -65,6 +65,7 @@ export class ResponseBody extends Readable {
   private waiting: Buffer[] = [];
   private waitingBytes = 0;
   private sink: Sink | undefined;
+  private readonly taps: ((bytes: number) => void)[] = [];
   /** The transfer is over: ended, failed or aborted. */
   private complete = false;
   /** The transfer ended with every byte of the body. */
@@ -104,6 +105,16 @@ export class ResponseBody extends Readable {
     return this;
   }
 
+  /**
+   * Calls `listener` with the size of each chunk as it arrives, however the body is read (and at once with
+   * what arrived before): progress without a counting stream in the way, which would also take
+   * {@link drainTo} away from the reader.
+   */
+  tap(listener: (bytes: number) => void): void {
+    this.taps.push(listener);
+    if (this.received > 0) listener(this.received);
+  }
+
   /** The transfer's side: a chunk, taken at once; the transfer is paused while the reader is behind. */
   deliver(chunk: Buffer): void {
     if (this.destroyed) return;
@@ -112,6 +123,7 @@ export class ResponseBody extends Readable {
       this.tooMany();
       return;
     }
+    for (const listener of this.taps) listener(chunk.byteLength);
     if (this.mode === 'stream') {
       if (!this.push(chunk)) this.transfer.pause();
       return;

@@ -121,6 +121,26 @@ describe('ResponseBody', () => {
     expect(drained.hex()).toBe(digestOf(length));
   });
 
+  it('reports each chunk as it arrives to its taps, however it is read', async () => {
+    const length = 4 * mebibyte + 7;
+    const drained = await get(length);
+    const seen: number[] = [];
+    drained.tap((bytes) => seen.push(bytes));
+    const taken = sha256();
+    await drained.drainTo(taken.take);
+    expect(seen.reduce((sum, bytes) => sum + bytes, 0)).toBe(length);
+    expect(seen.length).toBeGreaterThan(1);
+    const streamed = await get(length);
+    let total = 0;
+    streamed.tap((bytes) => {
+      total += bytes;
+    });
+    let read = 0;
+    for await (const chunk of streamed) read += (chunk as Buffer).byteLength;
+    expect(total).toBe(length);
+    expect(read).toBe(length);
+  });
+
   it('drains the chunks it buffered before drainTo first, then the rest', async () => {
     const length = 4 * mebibyte;
     const body = await get(length);
