@@ -26,6 +26,25 @@ export const fileReadSize = 1024 * 1024;
  */
 export const smallFileLimit = 4 * 1024 * 1024;
 
+/**
+ * Memory for small files, reused: a push of many small files would otherwise allocate (and fault in) a
+ * fresh buffer per file, for the garbage collector to find later. A buffer comes back only after its
+ * upload succeeded (the registry has every byte: no write of it can still be pending); after a failure it
+ * is left to the collector. At most {@link smallBuffersKept} are kept.
+ */
+const smallBuffers: ArrayBuffer[] = [];
+const smallBuffersKept = 8;
+
+function takeSmallBuffer(size: number): ArrayBuffer {
+  const index = smallBuffers.findIndex((buffer) => buffer.byteLength >= size);
+  if (index >= 0) return smallBuffers.splice(index, 1)[0] ?? new ArrayBuffer(size);
+  return new ArrayBuffer(Math.max(size, fileReadSize));
+}
+
+function giveBackSmallBuffer(buffer: ArrayBuffer): void {
+  if (smallBuffers.length < smallBuffersKept) smallBuffers.push(buffer);
+}
+
 /** A regular file opened for reading, as a {@link SeekableSource} that counts what it reads. */
 class FileSource implements SeekableSource {
   readonly size: number;
@@ -60,11 +79,23 @@ class FileSource implements SeekableSource {
     }
   }
 
-  /** The whole file in memory (small files only). */
-  async readAll(signal: AbortSignal | undefined): Promise<Uint8Array> {
-    const pieces: Uint8Array[] = [];
-    for await (const piece of this.read(0, this.size, signal)) pieces.push(piece);
-    return pieces.length === 1 && pieces[0] !== undefined ? pieces[0] : Buffer.concat(pieces);
+  /** The whole file in memory (small files only), read into `memory`. */
+  async readAll(memory: ArrayBuffer, signal: AbortSignal | undefined): Promise<Buffer> {
+    const bytes = Buffer.from(memory, 0, this.size);
+    let position = 0;
+    while (position < this.size) {
+      throwIfAborted(signal, this.what);
+      let bytesRead: number;
+      try {
+        ({ bytesRead } = await this.handle.read(bytes, position, this.size - position, position));
+      } catch (error) {
+        throw new StowageError('IO', `${this.what}: reading failed: ${describeError(error)}`, { cause: error });
+      }
+      if (bytesRead === 0) throw new StowageError('SIZE_MISMATCH', `${this.what}: the file ended at ${position} bytes, expected ${this.size} (it changed while being read)`);
+      position += bytesRead;
+      this.bytesRead += bytesRead;
+    }
+    return bytes;
   }
 }
 
@@ -145,17 +176,20 @@ export async function uploadFile(endpoint: RepositoryEndpoint, path: string, opt
     const source = new FileSource(handle, size, operation);
     const readStartedAt = Date.now();
     if (size <= smallFileLimit) {
-      const bytes = await source.readAll(signal);
+      const memory = takeSmallBuffer(size);
+      const bytes = await source.readAll(memory, signal);
       await checkUnchanged(handle, identity, operation);
       const hasher = new Hasher();
       hasher.update(bytes);
       const desc = describe(hasher.digest());
       options.digestCache?.set(full, identity, desc.digest, readStartedAt);
       if (desc.digest !== absent && (await blobExists(endpoint, desc.digest, checkOptions))) {
+        giveBackSmallBuffer(memory);
         return { descriptor: desc, outcome: 'exists', bytesRead: source.bytesRead, bytesSent: 0, resumedFrom: 0 };
       }
       // Hashed just above: the upload need not hash the bytes again.
       await uploadBlob(endpoint, desc, bytes, { operation, signal, verified: true, ...settingsOf(options) });
+      giveBackSmallBuffer(memory);
       options.onProgress?.(size);
       return { descriptor: desc, outcome: 'uploaded', bytesRead: source.bytesRead, bytesSent: size, resumedFrom: 0 };
     }
