@@ -5,8 +5,10 @@
  * takes 0.115 s of CPU instead of 0.205 s and 0.155 s of wall time instead of 0.25 s (medians of 10), in
  * the same memory.
  *
- * The cache is a file in the user's cache directory (`$XDG_CACHE_HOME/stowage`, else `~/.cache/stowage`),
- * named after the bundle and the Node.js build. V8 checks it against the script and refuses one that does
+ * The cache is a file in stowage's cache directory, the one oclif gives the CLI (autocomplete keeps its
+ * files there too): `$STOWAGE_CACHE_DIR`, else `~/Library/Caches/stowage` on macOS, else
+ * `$XDG_CACHE_HOME/stowage` (on Windows `%LOCALAPPDATA%\stowage`), else `~/.cache/stowage`. It is named
+ * after the bundle and the Node.js build. V8 checks it against the script and refuses one that does
  * not match: the script is then compiled as usual, and the cache written again when the process exits (it
  * then holds the functions that run compiled). `STOWAGE_CODE_CACHE=0` turns it off.
  */
@@ -21,13 +23,20 @@ const bundle = fileURLToPath(new URL('../dist/cli-script.js', import.meta.url));
 const prefix = 'cli-';
 const suffix = '.v8cache';
 
+/** stowage's cache directory, as oclif's `config.cacheDir` is made. */
+function cacheDirectory() {
+  const { env, platform } = process;
+  if (env.STOWAGE_CACHE_DIR) return env.STOWAGE_CACHE_DIR;
+  if (platform === 'darwin') return join(homedir(), 'Library', 'Caches', 'stowage');
+  return join(env.XDG_CACHE_HOME || (platform === 'win32' && env.LOCALAPPDATA) || join(homedir(), '.cache'), 'stowage');
+}
+
 /** Where the code cache of `script` for this Node.js build lives; undefined when off or nowhere to put it. */
-export function cacheFileOf(script) {
+function cacheFileOf(script) {
   if (process.env.STOWAGE_CODE_CACHE === '0') return undefined;
   try {
-    const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
     const { size, mtimeMs } = statSync(script);
-    return join(base, 'stowage', `${prefix}${process.version}-${process.arch}-${size}-${Math.trunc(mtimeMs)}${suffix}`);
+    return join(cacheDirectory(), `${prefix}${process.version}-${process.arch}-${size}-${Math.trunc(mtimeMs)}${suffix}`);
   } catch {
     return undefined;
   }

@@ -80,6 +80,10 @@ describe('start-up', () => {
     expect(result.stdout).toContain('Version:');
     expect(await caches()).toEqual([name]);
     expect((await stat(file)).size).toBeGreaterThan(100_000);
+    // $STOWAGE_CACHE_DIR comes first, as for oclif's own cache directory.
+    const own = await ws.mkdir('stowage-cache');
+    ok(await stowage(['version'], { env: { ...env, STOWAGE_CACHE_DIR: own } }), 'version, STOWAGE_CACHE_DIR');
+    expect((await readdir(own)).filter((entry) => entry.endsWith('.v8cache'))).toEqual([name]);
   });
 
   it('in the bundle, ora and tar-stream are imported only dynamically, and undici only file by file', async () => {

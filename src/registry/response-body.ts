@@ -354,9 +354,11 @@ export class AnswerHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200 || this.body !== undefined) return;
     const body = new ResponseBody(controller, this.lostFor(headers));
     this.body = body;
-    if (this.onAbort !== undefined) body.once('close', () => {
+    if (this.onAbort !== undefined) {
+      body.once('close', () => {
         this.forgetSignal();
       });
+    }
     this.resolve({ statusCode, headers, body });
   }
 
