@@ -6,11 +6,14 @@
 import { setMaxListeners } from 'node:events';
 import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { abortError, throwIfAborted } from '../errors.js';
-import { isValidDigest } from '../oci/digest.js';
+import { isValidDigest, verifyBytes } from '../oci/digest.js';
 import { Annotation, isManifestMediaType } from '../oci/media-types.js';
 import { parseManifest, successors as manifestSuccessors, type Descriptor, type ParsedManifest } from '../oci/schemas.js';
 import {
   fetchBytes,
+  isReferenceFetcher,
+  maxManifestBytes,
+  readAll,
   isMounter,
   isPreparer,
   isTappable,
@@ -55,6 +58,8 @@ export interface CopyGraphOptions extends CopyHooks, OperationOptions {
   mountCandidates?: (desc: Descriptor) => string[];
   /** When set, the root manifest is pushed directly under this tag if the destination can do that. */
   rootTag?: string;
+  /** The bytes of the root manifest when the caller has them already: verified against `root`, not fetched again. */
+  rootContent?: Uint8Array;
 }
 
 /** What {@link copyGraph} did that its caller needs to know. */
@@ -90,6 +95,8 @@ function counting(desc: Descriptor, onProgress: (desc: Descriptor, transferred: 
 export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descriptor, options: CopyGraphOptions = {}): Promise<CopyGraphResult> {
   const outer = options.signal;
   throwIfAborted(outer, `copy ${root.digest}`);
+  const rootContent = options.rootContent;
+  if (rootContent !== undefined) verifyBytes(rootContent, root, `copy ${root.digest}`);
   const controller = new AbortController();
   const onOuterAbort = (): void => {
     controller.abort(outer?.reason);
@@ -162,7 +169,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Storage, root: Descrip
   };
 
   const copyManifest = async (desc: Descriptor): Promise<void> => {
-    const bytes = await limiter.run(() => fetchBytes(src, desc, { signal }));
+    const bytes = desc === root && rootContent !== undefined ? rootContent : await limiter.run(() => fetchBytes(src, desc, { signal }));
     const parsed = parseManifest(bytes, desc.mediaType, desc.digest);
     const children = options.successors ? options.successors(desc, parsed) : manifestSuccessors(parsed);
     if (isPreparer(dst)) dst.prepareFor(children);
@@ -233,11 +240,20 @@ async function settleAll(promises: Promise<void>[]): Promise<void> {
  */
 export async function copy(src: ReadOnlyTarget, srcRef: string, dst: Target, dstRef: string | undefined, options: CopyOptions = {}): Promise<Descriptor> {
   const signal = options.signal;
-  const root = await src.resolve(srcRef, signal === undefined ? {} : { signal });
+  const signalOption = signal === undefined ? {} : { signal };
+  let root: Descriptor;
+  const graphOptions: CopyGraphOptions = { ...options };
+  if (isReferenceFetcher(src)) {
+    // One GET for the root manifest, not a HEAD to resolve it and a GET to read it: a round trip less.
+    const fetched = await src.fetchReference(srcRef, signalOption);
+    root = fetched.descriptor;
+    graphOptions.rootContent = await readAll(fetched.content, maxManifestBytes, srcRef);
+  } else {
+    root = await src.resolve(srcRef, signalOption);
+  }
   // A digest as destination reference means "no tag".
   const tags = [...(dstRef !== undefined && !isValidDigest(dstRef) ? [dstRef] : []), ...(options.extraTags ?? [])];
   const unique = [...new Set(tags)];
-  const graphOptions: CopyGraphOptions = { ...options };
   if (unique[0] !== undefined) graphOptions.rootTag = unique[0];
   const { rootPushedAs } = await copyGraph(src, dst, root, graphOptions);
   await tagAll(dst, root, unique, { signal, pushedUnder: rootPushedAs });

@@ -663,9 +663,15 @@ export async function registryError(response: HttpResponse, operation: string): 
   }
   const code = codeForStatus(response.status);
   const phrase = statusPhrases[response.status];
-  // HEAD answers have no body: say what the status means in words, then the number.
-  let detail = said ?? (phrase === undefined ? `HTTP ${response.status}` : `${phrase.toLowerCase()} (HTTP ${response.status})`);
-  if (code === 'UNAUTHORIZED') detail += ' (credentials are missing or wrong)';
+  // HEAD answers have no body: say what the status means in words, then the number. A registry's own words
+  // ("manifest unknown") get the status beside them, so that a 404 always says "not found".
+  const status = phrase === undefined ? `HTTP ${response.status}` : `HTTP ${response.status} ${phrase}`;
+  let detail = said === undefined ? (phrase === undefined ? status : `${phrase.toLowerCase()} (HTTP ${response.status})`) : said;
+  if (said !== undefined && (phrase === undefined || !said.toLowerCase().includes(phrase.toLowerCase()))) {
+    detail += code === 'UNAUTHORIZED' ? ` (${status}; credentials are missing or wrong)` : ` (${status})`;
+  } else if (code === 'UNAUTHORIZED') {
+    detail += ' (credentials are missing or wrong)';
+  }
   if (code === 'UNSUPPORTED' && said === undefined) detail += ' (the registry does not support this operation)';
   const retryAfterMs = response.status === 429 || response.status === 503 ? parseRetryAfter(headerValue(response.headers, 'retry-after')) : undefined;
   if (retryAfterMs !== undefined) detail += `; the registry asks to retry after ${duration(retryAfterMs)}`;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { MemoryStore } from '../../src/content/memory-store.js';
 import { fetchBytes, type Content, type OperationOptions } from '../../src/content/store.js';
-import { copy } from '../../src/copy/copy.js';
+import { copy, copyGraph } from '../../src/copy/copy.js';
 import { isStowageError } from '../../src/errors.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/media-types.js';
@@ -73,6 +73,25 @@ class PreparedStore extends MemoryStore {
 }
 
 describe('copy', () => {
+  it('takes the root manifest from rootContent when given (verified), without fetching it', async () => {
+    const { store: src, root } = await sourceGraph(1);
+    const bytes = await fetchBytes(src, root);
+    const fetched: string[] = [];
+    const counting = Object.assign(Object.create(src) as MemoryStore, {
+      fetch: (desc: Descriptor, options?: OperationOptions) => {
+        fetched.push(desc.digest);
+        return src.fetch(desc, options);
+      },
+    });
+    await copyGraph(counting, new MemoryStore(), root, { rootContent: bytes });
+    expect(fetched).not.toContain(root.digest);
+    expect(fetched).toHaveLength(2);
+    // The same size, one byte changed: a digest mismatch (content of another size is a SIZE_MISMATCH).
+    const other = Buffer.from(bytes);
+    other[other.length - 1] = 0x20;
+    await expect(copyGraph(src, new MemoryStore(), root, { rootContent: other })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+  });
+
   it('tells a destination that prepares what a manifest points to, before any of it is pushed', async () => {
     const { store: src, root, layers } = await sourceGraph(2);
     const dst = new PreparedStore();

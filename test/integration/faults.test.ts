@@ -200,18 +200,18 @@ describe('pull of a 64 MiB blob through faults', () => {
     expect(proxy.bytes.down).toBeLessThan(blobSize + 64 * 1024);
   });
 
-  it('retries a manifest HEAD that stalls, a 503 on the manifest GET, and a 502 on the blob GET', async () => {
+  it('retries a manifest GET that stalls, then a 503 on it, and a 502 on the blob GET', async () => {
     const out = await freshDir('pull-statuses');
     const events = await pullThrough(
       [
-        { method: 'HEAD', path: manifestPath, fault: { kind: 'stall', ms: 10_000 } },
-        { method: 'GET', path: manifestPath, fault: { kind: 'status', status: 503 } },
+        { method: 'GET', path: manifestPath, fault: { kind: 'stall', ms: 10_000 } },
+        { method: 'GET', path: manifestPath, nth: 2, fault: { kind: 'status', status: 503 } },
         { method: 'GET', path: layerPath(), fault: { kind: 'status', status: 502 } },
       ],
       out,
       { headersTimeoutMs: 500 },
     );
-    expect(events.map((event) => `${event.method} ${event.status ?? 'timeout'}`)).toEqual(['HEAD timeout', 'GET 503', 'GET 502']);
+    expect(events.map((event) => `${event.method} ${event.status ?? 'timeout'}`)).toEqual(['GET timeout', 'GET 503', 'GET 502']);
     expect(await sha256File(join(out, fileName))).toBe(fileDigest);
   });
 

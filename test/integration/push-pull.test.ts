@@ -20,6 +20,7 @@ import { packManifest } from '../../src/pack/pack.js';
 import type { ReadOnlyTarget } from '../../src/content/store.js';
 import { Annotation, MediaType, emptyDescriptor, isManifestMediaType } from '../../src/oci/media-types.js';
 import type { Descriptor } from '../../src/oci/schemas.js';
+import { HttpClient, type HttpExchangeEvent } from '../../src/registry/http.js';
 import { RemoteRepository } from '../../src/registry/repository.js';
 import {
   listTree,
@@ -324,6 +325,19 @@ describe('push then pull through the registry, byte for byte', () => {
     expect(temporariesSeen.length).toBeGreaterThan(0);
     expect(await pathExists(join(out, 'big.bin'))).toBe(false);
     expect(await temporariesIn(sandbox)).toEqual([]);
+  });
+
+  it('pulls with one request for the root manifest, a GET by tag: no HEAD to resolve it first', async () => {
+    const digest = await randomSourceFile('one.bin', 5000);
+    const name = uniqueRepository('pushpull');
+    await pushFiles(repositoryOf(registry(), name), 'v1', src, ['one.bin']);
+    const exchanges: HttpExchangeEvent[] = [];
+    const client = new HttpClient({ onExchange: (event) => exchanges.push(event) });
+    const pulled = await pullFiles(new RemoteRepository({ registry: registry().host, repository: name, client }), 'v1', out);
+    const manifestRequests = exchanges.filter((event) => event.kind === 'request' && event.url.includes('/manifests/'));
+    expect(manifestRequests.map((event) => (event.kind === 'request' ? `${event.method} ${event.url.slice(event.url.indexOf('/manifests/'))}` : ''))).toEqual(['GET /manifests/v1']);
+    expect(pulled.root.digest).toMatch(/^sha256:/);
+    expect(await sha256File(join(out, 'one.bin'))).toBe(digest);
   });
 
   it('pushing the same files again skips every blob', async () => {

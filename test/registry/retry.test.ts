@@ -287,7 +287,7 @@ describe('HttpClient retries', () => {
     const refused = await client([], { retry: { maxRetryAfterMs: 60_000 } }).send({ method: 'GET', url: `${origin}${tooLong}`, operation: 'fetch manifest r/app:v1' });
     expect(refused.status).toBe(503);
     expect(hits.get(tooLong)).toBe(1);
-    expect((await registryError(refused, 'fetch manifest r/app:v1')).message).toBe('fetch manifest r/app:v1: scripted 503; the registry asks to retry after 120 s');
+    expect((await registryError(refused, 'fetch manifest r/app:v1')).message).toBe('fetch manifest r/app:v1: scripted 503 (HTTP 503 Service Unavailable); the registry asks to retry after 120 s');
   });
 
   it('stops waiting for a retry when the signal fires', async () => {
