@@ -298,12 +298,12 @@ export interface Tappable {
 
 /** True when `content` has {@link Tappable.tap}. */
 export function isTappable(content: Readable): content is Readable & Tappable {
-  return typeof (content as Partial<Tappable>).tap === 'function';
+  return hasMethod(content, 'tap');
 }
 
 /** True when `content` has {@link Drainable.drainTo}. */
 export function isDrainable(content: Readable): content is Readable & Drainable {
-  return typeof (content as Partial<Drainable>).drainTo === 'function';
+  return hasMethod(content, 'drainTo');
 }
 
 /** Content as a stream. */
