@@ -50,7 +50,13 @@ function readCache(file) {
   }
 }
 
-/** Writes the cache whole (a temporary name, then a rename) and drops the caches of other builds. */
+/**
+ * Caches of other builds older than this are dropped when a cache is written. Newer ones stay: two builds
+ * in use side by side (a global install and a checkout) would otherwise drop each other's at every run.
+ */
+const staleAfterMs = 30 * 24 * 60 * 60 * 1000;
+
+/** Writes the cache whole (a temporary name, then a rename) and drops the stale caches of other builds. */
 function writeCache(file, data) {
   try {
     const dir = dirname(file);
@@ -59,7 +65,8 @@ function writeCache(file, data) {
     writeFileSync(temporary, data);
     renameSync(temporary, file);
     for (const name of readdirSync(dir)) {
-      if (name.startsWith(prefix) && name.endsWith(suffix) && join(dir, name) !== file) unlinkSync(join(dir, name));
+      const other = join(dir, name);
+      if (name.startsWith(prefix) && name.endsWith(suffix) && other !== file && Date.now() - statSync(other).mtimeMs > staleAfterMs) unlinkSync(other);
     }
   } catch {
     // A cache that cannot be written only costs the next run its compile time.

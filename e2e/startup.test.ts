@@ -7,7 +7,7 @@
  * undici's index (fetch, WebSocket, caches, mocks) is not in it at all: the bundle's metafile says so.
  * `e2e/helpers/record-modules.js` records the modules a run imports.
  */
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -73,12 +73,17 @@ describe('start-up', () => {
     // Accepted by V8: not written again.
     ok(await stowage(['pull', '--help'], { env }), 'pull --help, with the cache');
     expect((await stat(file)).mtimeMs).toBe(written.mtimeMs);
-    // A damaged cache, and one of another build: refused and rewritten, the other dropped.
+    // A damaged cache, and two of other builds: refused and rewritten; the other build's stale cache
+    // (over 30 days old) dropped, its recent one kept.
     await writeFile(file, Buffer.alloc(4096, 7));
-    await writeFile(`${dir}/cli-v0.0.0-x64-1-1.v8cache`, 'old');
+    const stale = `${dir}/cli-v0.0.0-x64-1-1.v8cache`;
+    await writeFile(stale, 'old');
+    const monthsAgo = new Date(Date.now() - 40 * 24 * 60 * 60 * 1000);
+    await utimes(stale, monthsAgo, monthsAgo);
+    await writeFile(`${dir}/cli-v0.0.0-x64-2-2.v8cache`, 'recent');
     const result = ok(await stowage(['version'], { env }), 'version, damaged cache');
     expect(result.stdout).toContain('Version:');
-    expect(await caches()).toEqual([name]);
+    expect((await caches()).sort()).toEqual([name, 'cli-v0.0.0-x64-2-2.v8cache'].sort());
     expect((await stat(file)).size).toBeGreaterThan(100_000);
     // $STOWAGE_CACHE_DIR comes first, as for oclif's own cache directory.
     const own = await ws.mkdir('stowage-cache');
