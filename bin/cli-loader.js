@@ -8,11 +8,11 @@
  * The cache is a file in stowage's cache directory, the one oclif gives the CLI (autocomplete keeps its
  * files there too): `$STOWAGE_CACHE_DIR`, else `~/Library/Caches/stowage` on macOS, else
  * `$XDG_CACHE_HOME/stowage` (on Windows `%LOCALAPPDATA%\stowage`), else `~/.cache/stowage`. It is named
- * after the bundle and the Node.js build. V8 checks it against the script and refuses one that does
+ * after the bundle's sha256 and the Node.js build. V8 checks it against the script and refuses one that does
  * not match: the script is then compiled as usual, and the cache written again when the process exits (it
  * then holds the functions that run compiled). `STOWAGE_CODE_CACHE=0` turns it off.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,12 +31,17 @@ function cacheDirectory() {
   return join(env.XDG_CACHE_HOME || (platform === 'win32' && env.LOCALAPPDATA) || join(homedir(), '.cache'), 'stowage');
 }
 
-/** Where the code cache of `script` for this Node.js build lives; undefined when off or nowhere to put it. */
+/**
+ * Where the code cache of the bundle for this Node.js build lives, named by the bundle's sha256 (written
+ * beside it by the build: V8 checks a cache only against the length of the source); undefined when off or
+ * nowhere to put it.
+ */
 function cacheFileOf(script) {
   if (process.env.STOWAGE_CODE_CACHE === '0') return undefined;
   try {
-    const { size, mtimeMs } = statSync(script);
-    return join(cacheDirectory(), `${prefix}${process.version}-${process.arch}-${size}-${Math.trunc(mtimeMs)}${suffix}`);
+    const id = readFileSync(script.replace(/\.js$/, '.sha256'), 'utf8').trim().slice(0, 16);
+    if (!/^[0-9a-f]{16}$/.test(id)) return undefined;
+    return join(cacheDirectory(), `${prefix}${process.version}-${process.arch}-${id}${suffix}`);
   } catch {
     return undefined;
   }
@@ -62,8 +67,13 @@ function writeCache(file, data) {
     const dir = dirname(file);
     mkdirSync(dir, { recursive: true });
     const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, data);
-    renameSync(temporary, file);
+    try {
+      writeFileSync(temporary, data);
+      renameSync(temporary, file);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw error;
+    }
     for (const name of readdirSync(dir)) {
       const other = join(dir, name);
       if (name.startsWith(prefix) && name.endsWith(suffix) && other !== file && Date.now() - statSync(other).mtimeMs > staleAfterMs) unlinkSync(other);

@@ -66,7 +66,9 @@ describe('start-up', () => {
     await expect(readdir(dir)).rejects.toThrow();
     ok(await stowage(['version'], { env }), 'version, first');
     const [name] = await caches();
-    expect(name).toMatch(new RegExp(`^cli-${process.version}-${process.arch}-\\d+-\\d+\\.v8cache$`));
+    // Named by the bundle's sha256, which the build writes beside it.
+    const id = (await readFile(new URL('../dist/cli-script.sha256', import.meta.url), 'utf8')).trim().slice(0, 16);
+    expect(name).toBe(`cli-${process.version}-${process.arch}-${id}.v8cache`);
     const file = `${dir}/${name ?? ''}`;
     const written = await stat(file);
     expect(written.size).toBeGreaterThan(100_000);

@@ -21,6 +21,7 @@
  *   node scripts/bundle-cli.js            # after tsc -p tsconfig.build.json
  */
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -71,7 +72,11 @@ const body = text.slice(text.indexOf('\n', text.indexOf('var stowageImport')) + 
 const head = text.slice(0, text.length - body.length);
 const rewritten = body.replace(dynamicImport, 'stowageImport(');
 // One function expression, its first line the bundle's: stack traces keep the bundle's line numbers.
-writeFileSync(outfile, `(function (exports, require, module, __filename, __dirname, stowageLoaderImport) {${head}${rewritten}\n})`);
+const script = `(function (exports, require, module, __filename, __dirname, stowageLoaderImport) {${head}${rewritten}\n})`;
+writeFileSync(outfile, script);
+// What names the script's code cache: V8 checks a cache only against the length of the source, and two
+// builds (two releases, whose files npm gives one fixed mtime) can have the same length.
+writeFileSync(`${root}dist/cli-script.sha256`, `${createHash('sha256').update(script).digest('hex')}\n`);
 // What went in and how each file imports the others: e2e/startup.test.ts reads it.
 writeFileSync(`${root}dist/cli.meta.json`, JSON.stringify(result.metafile));
 // oclif's explicit strategy imports its target for the command classes: those of the loaded bundle.
