@@ -62,19 +62,11 @@ class FileSource implements SeekableSource {
   async *read(start: number, end: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array> {
     let position = start;
     while (position < end) {
-      throwIfAborted(signal, this.what);
       const length = Math.min(fileReadSize, end - position);
       // A fresh buffer each time: the previous one may still be on its way to the registry.
       const buffer = Buffer.allocUnsafe(length);
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await this.handle.read(buffer, 0, length, position));
-      } catch (error) {
-        throw new StowageError('IO', `${this.what}: reading failed: ${describeError(error)}`, { cause: error });
-      }
-      if (bytesRead === 0) throw new StowageError('SIZE_MISMATCH', `${this.what}: the file ended at ${position} bytes, expected ${this.size} (it changed while being read)`);
+      const bytesRead = await this.readAt(buffer, 0, length, position, signal);
       position += bytesRead;
-      this.bytesRead += bytesRead;
       yield bytesRead === length ? buffer : buffer.subarray(0, bytesRead);
     }
   }
@@ -82,20 +74,25 @@ class FileSource implements SeekableSource {
   /** The whole file in memory (small files only), read into `memory`. */
   async readAll(memory: ArrayBuffer, signal: AbortSignal | undefined): Promise<Buffer> {
     const bytes = Buffer.from(memory, 0, this.size);
-    let position = 0;
-    while (position < this.size) {
-      throwIfAborted(signal, this.what);
-      let bytesRead: number;
-      try {
-        ({ bytesRead } = await this.handle.read(bytes, position, this.size - position, position));
-      } catch (error) {
-        throw new StowageError('IO', `${this.what}: reading failed: ${describeError(error)}`, { cause: error });
-      }
-      if (bytesRead === 0) throw new StowageError('SIZE_MISMATCH', `${this.what}: the file ended at ${position} bytes, expected ${this.size} (it changed while being read)`);
-      position += bytesRead;
-      this.bytesRead += bytesRead;
-    }
+    for (let position = 0; position < this.size; ) position += await this.readAt(bytes, position, this.size - position, position, signal);
     return bytes;
+  }
+
+  /**
+   * Reads up to `length` bytes at `position` into `buffer` from `offset`; returns how many (at least one).
+   * @throws StowageError `ABORTED`, `IO`, `SIZE_MISMATCH` (the file ended early: it changed while read).
+   */
+  private async readAt(buffer: Buffer, offset: number, length: number, position: number, signal: AbortSignal | undefined): Promise<number> {
+    throwIfAborted(signal, this.what);
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await this.handle.read(buffer, offset, length, position));
+    } catch (error) {
+      throw new StowageError('IO', `${this.what}: reading failed: ${describeError(error)}`, { cause: error });
+    }
+    if (bytesRead === 0) throw new StowageError('SIZE_MISMATCH', `${this.what}: the file ended at ${position} bytes, expected ${this.size} (it changed while being read)`);
+    this.bytesRead += bytesRead;
+    return bytesRead;
   }
 }
 
