@@ -60,8 +60,8 @@ export class ResponseBody extends Readable {
   /** Bytes received so far. */
   received = 0;
   private expected: { length: number; what: string } | undefined;
-  /** Nobody reads yet (`idle`), the stream is read (`stream`), or chunks go to {@link drainTo}'s function. */
-  private mode: 'idle' | 'stream' | 'sink' = 'idle';
+  /** The stream is read (`_read` was called). Else chunks wait, or go to {@link drainTo}'s function (`sink`). */
+  private streaming = false;
   private waiting: Buffer[] = [];
   private waitingBytes = 0;
   private sink: Sink | undefined;
@@ -124,7 +124,7 @@ export class ResponseBody extends Readable {
       return;
     }
     for (const listener of this.taps) listener(chunk.byteLength);
-    if (this.mode === 'stream') {
+    if (this.streaming) {
       if (!this.push(chunk)) this.transfer.pause();
       return;
     }
@@ -160,7 +160,7 @@ export class ResponseBody extends Readable {
       this.tooFew();
       return;
     }
-    if (this.mode === 'stream') this.push(null);
+    if (this.streaming) this.push(null);
     else if (this.sink !== undefined && !this.sink.busy) this.endSink(this.sink);
   }
 
@@ -178,12 +178,11 @@ export class ResponseBody extends Readable {
    * @throws StowageError `INVALID_ARGUMENT` (the body is read already), `ABORTED` (it was closed).
    */
   drainTo(take: (chunk: Buffer) => void | Promise<void>): Promise<void> {
-    if (this.mode !== 'idle') return Promise.reject(new StowageError('INVALID_ARGUMENT', 'the response body is being read already'));
+    if (this.streaming || this.sink !== undefined) return Promise.reject(new StowageError('INVALID_ARGUMENT', 'the response body is being read already'));
     if (this.errored !== null) return Promise.reject(this.errored);
     if (this.destroyed) return Promise.reject(new StowageError('ABORTED', 'the response body was closed before it was read'));
     return new Promise<void>((resolve, reject) => {
       const sink: Sink = { take, queue: this.takeWaiting(), busy: true, resolve, reject };
-      this.mode = 'sink';
       this.sink = sink;
       this.once('error', reject);
       this.once('close', () => {
@@ -194,9 +193,9 @@ export class ResponseBody extends Readable {
   }
 
   override _read(): void {
-    if (this.mode === 'sink') return;
-    if (this.mode === 'idle') {
-      this.mode = 'stream';
+    if (this.sink !== undefined) return;
+    if (!this.streaming) {
+      this.streaming = true;
       for (const chunk of this.takeWaiting()) this.push(chunk);
       if (this.ended) {
         this.push(null);
