@@ -16,7 +16,7 @@
  * the rest, and the digest is still verified over the whole content before the file gets its name.
  */
 import { randomBytes } from 'node:crypto';
-import { link, lstat, mkdir, mkdtemp, open, readdir, realpath, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { link, lstat, mkdir, mkdtemp, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable, Writable, addAbortSignal, pipeline as pipelineCallback } from 'node:stream';
@@ -29,7 +29,7 @@ import { isValidTag } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { extractDirectory } from '../pack/extract-directory.js';
 import { cleanPath, titleOf } from '../pack/file-refs.js';
-import { isMissing, makeDirectoryWithin, resolveDirectoryTarget, resolveOutputPath, temporaryPathIn } from '../pack/path-guard.js';
+import { isMissing, makeDirectoryWithin, realOutputRoot, resolveDirectoryTarget, resolveOutputPath, temporaryPathIn } from '../pack/path-guard.js';
 import { readChunkSize, tarGzipDirectory } from '../pack/tar-directory.js';
 import { HashingFileWriter } from './hashing-file-writer.js';
 import {
@@ -200,6 +200,7 @@ export class FileStore implements Target, ResumablePusher, Preparer {
   private readonly inProgress = new Map<string, Promise<InProgressNames>>();
   private archiveDirectory: Promise<string> | undefined;
   private rootReady: Promise<string> | undefined;
+  private rootRealReady: Promise<string> | undefined;
 
   constructor(root: string, options: FileStoreOptions = {}) {
     this.root = resolvePath(root);
@@ -415,7 +416,7 @@ export class FileStore implements Target, ResumablePusher, Preparer {
     try {
       const root = await this.outputRoot();
       const allowPathTraversal = this.options.allowPathTraversal === true;
-      let target = await resolveOutputPath(root, title, { allowPathTraversal });
+      let target = await resolveOutputPath(root, title, allowPathTraversal ? { allowPathTraversal } : { rootReal: await this.realRoot() });
       if (desc.annotations?.[Annotation.contentUnpack] === 'true') {
         target = await resolveDirectoryTarget(root, target, title, { allowPathTraversal });
         const targetIsOutputRoot = target === root;
@@ -495,6 +496,12 @@ export class FileStore implements Target, ResumablePusher, Preparer {
     return this.rootReady;
   }
 
+  /** The real path of the output directory, resolved once for all the files written under it. */
+  private realRoot(): Promise<string> {
+    this.rootRealReady ??= this.outputRoot().then(realOutputRoot);
+    return this.rootRealReady;
+  }
+
   private inProgressIn(dir: string): Promise<InProgressNames> {
     let listing = this.inProgress.get(dir);
     if (listing === undefined) {
@@ -505,11 +512,13 @@ export class FileStore implements Target, ResumablePusher, Preparer {
   }
 
   private async makeParent(root: string, target: string, what: string): Promise<void> {
+    // The output directory itself was made (and checked) before any file was written in it.
+    if (dirname(target) === resolvePath(root)) return;
     if (this.options.allowPathTraversal === true) {
       await mkdir(dirname(target), { recursive: true });
       return;
     }
-    await makeDirectoryWithin(await realpath(root), dirname(target), what);
+    await makeDirectoryWithin(await this.realRoot(), dirname(target), what);
   }
 
   private async writeFile(desc: Descriptor, source: Source, root: string, target: string, what: string, options: OperationOptions): Promise<void> {

@@ -55,6 +55,23 @@ export async function existingPartIsWithin(rootReal: string, path: string): Prom
 export interface OutputPathOptions {
   /** Allow titles that leave the output directory (ORAS `--allow-path-traversal`). */
   allowPathTraversal?: boolean;
+  /**
+   * The real path of the output directory, when the caller resolved it already ({@link realOutputRoot}):
+   * a pull checks every file against it, and need not resolve it again each time.
+   */
+  rootReal?: string;
+}
+
+/**
+ * The real path (symlinks resolved) of the output directory `root`, which must exist.
+ * @throws StowageError `IO` when it cannot be resolved.
+ */
+export async function realOutputRoot(root: string): Promise<string> {
+  try {
+    return await realpath(resolve(root));
+  } catch (error) {
+    throw new StowageError('IO', `output directory ${root}: ${describeError(error)}`, { cause: error });
+  }
 }
 
 function traversal(title: string, root: string, reason: string): StowageError {
@@ -79,12 +96,9 @@ export async function resolveOutputPath(root: string, title: string, options: Ou
   const rootAbsolute = resolve(root);
   if (!isWithin(rootAbsolute, target)) throw traversal(title, root, 'it would land outside');
   if (target === rootAbsolute) return target;
-  let rootReal: string;
-  try {
-    rootReal = await realpath(rootAbsolute);
-  } catch (error) {
-    throw new StowageError('IO', `output directory ${root}: ${describeError(error)}`, { cause: error });
-  }
+  const rootReal = options.rootReal ?? (await realOutputRoot(root));
+  // A file right in the output directory has no parent to check but the directory itself.
+  if (options.rootReal !== undefined && dirname(target) === rootAbsolute) return target;
   // The parents must resolve inside; a symlink at the target itself is replaced, never written through.
   if (!(await existingPartIsWithin(rootReal, dirname(target)))) throw traversal(title, root, 'a symlink on its way leads outside');
   return target;
