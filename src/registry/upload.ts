@@ -294,8 +294,9 @@ export interface SeekableSource {
   /** The number of bytes. */
   readonly size: number;
   /**
-   * The bytes `[start, end)` in order, in pieces of at most 1 MiB (fresh buffers: they may still be in
-   * flight when the next one is read).
+   * The bytes `[start, end)` in order, in pieces of at most 1 MiB. A piece's memory may be read into again
+   * once three more pieces have been asked for (a file keeps a ring of four buffers): a consumer that keeps
+   * pieces longer copies them.
    * @throws StowageError `IO`, `SIZE_MISMATCH` (the source is shorter than it said), `ABORTED`.
    */
   read(start: number, end: number, signal: AbortSignal | undefined): AsyncIterable<Uint8Array>;
@@ -614,7 +615,12 @@ class ChunkedUpload {
         yield piece;
       }
     };
-    // Bytes, not objects: at most about one read of look-ahead per upload.
+    // Bytes, not objects: at most about one read of look-ahead per upload. The pieces of a file share a
+    // ring of four buffers (see SeekableSource.read) that this stream cannot outrun: it holds one piece
+    // ahead, and undici pauses it after any write the socket does not take at once, until 'drain' (the
+    // socket has taken every byte). So a piece is out of the socket's hands before the third piece after it
+    // is read, one piece earlier than its buffer is read into again. Were it ever overwritten in flight, the
+    // registry would refuse the digest sent at the close (hashed as each piece was read): no bad blob.
     return Readable.from(counted.call(this), { objectMode: false, highWaterMark: minimumChunkSize });
   }
 

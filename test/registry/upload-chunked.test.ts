@@ -5,7 +5,7 @@
  * closing PUT answered 400 DIGEST_INVALID. Each test scripts faults into it and checks what the client did;
  * `uploadFile` is checked against it too (small files, the digest cache, a file that changes while read).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -59,14 +59,19 @@ interface Fake {
    * `bytesPrefix`: answer `Range: bytes=0-N`. `trackedSessions`: sessions are known by their id whatever the
    * `_state` says (as zot and others keep them), instead of docker-registry's 404 for a stale `_state`.
    */
-  options: { bytesPrefix: boolean; trackedSessions: boolean; minChunkLength?: number };
+  options: { bytesPrefix: boolean; trackedSessions: boolean; minChunkLength?: number; readSlowly?: boolean };
   reset(): void;
   close(): Promise<void>;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+async function readBody(req: IncomingMessage, slowly: boolean): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const chunk of req as AsyncIterable<Buffer>) chunks.push(chunk);
+  // A registry slower than the client: the socket's buffers fill up, and the client's writes wait for 'drain'.
+  if (slowly) await new Promise((resolve) => setTimeout(resolve, 100));
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    if (slowly) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
   return Buffer.concat(chunks);
 }
 
@@ -89,7 +94,7 @@ async function startFake(): Promise<Fake> {
     const count = (counts.get(method) ?? 0) + 1;
     counts.set(method, count);
     const fault = faults.get(`${method} ${count}`);
-    const body = await readBody(req);
+    const body = await readBody(req, options.readSlowly === true);
     const record: Seen = {
       method,
       url: `${url.pathname}${url.search}`,
@@ -190,6 +195,7 @@ async function startFake(): Promise<Fake> {
       options.bytesPrefix = false;
       options.trackedSessions = false;
       delete options.minChunkLength;
+      delete options.readSlowly;
     },
     close: () =>
       new Promise<void>((resolve) => {
@@ -460,6 +466,18 @@ describe('uploadFile', () => {
     fake.reset();
     expect((await uploadFile(endpoint, path, { operation: 'small file' })).outcome).toBe('exists');
     expect(fake.seen.map((request) => request.method)).toEqual(['HEAD']);
+  });
+
+  it('sends every byte of a large file to a registry that reads slowly, though its read buffers are reused', async () => {
+    fake.options.readSlowly = true;
+    // Random: patternBytes repeats every MiB, so a piece sent with the next one's bytes would go unseen.
+    const bytes = randomBytes(24 * mebibyte);
+    const path = join(dir, 'slow.bin');
+    await writeFile(path, bytes);
+    const result = await uploadFile(endpoint, path, { operation: 'slow registry', chunkSize: 8 * mebibyte });
+    expect(result).toMatchObject({ descriptor: { digest: sha256(bytes), size: bytes.byteLength }, outcome: 'uploaded', bytesSent: bytes.byteLength });
+    expect(patches().map((request) => request.bodyBytes)).toEqual([8 * mebibyte, 8 * mebibyte, 8 * mebibyte]);
+    expect(fake.blobs.get(sha256(bytes))?.equals(bytes)).toBe(true);
   });
 
   it('skips a file the digest cache knows and the registry has, without reading it', async () => {
