@@ -150,15 +150,16 @@ function highWaterMark(pid) {
 }
 
 /**
- * Runs a command, timing it (wall clock) and measuring its peak RSS in KiB.
- * @returns {Promise<{ seconds: number, rssKiB: number | undefined }>}
+ * Runs a command, timing it (wall clock) and measuring its peak RSS in KiB and, with /usr/bin/time, its
+ * user and system CPU seconds (a slow run's cause: the tool's own work, or the kernel's).
+ * @returns {Promise<{ seconds: number, rssKiB: number | undefined, userSeconds?: number, systemSeconds?: number }>}
  */
 async function measure(command, args, { cwd, env, useTime }) {
   // Each run starts with nothing waiting to be written back: gigabytes that an earlier push left in the
   // page cache are flushed by kernel threads that would take CPU from this run (2 cores).
   execFileSync('sync');
   const timeFile = join(tmpdir(), `stowage-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const [file, argv] = useTime ? [timeBinary, ['-f', '%M', '-o', timeFile, command, ...args]] : [command, args];
+  const [file, argv] = useTime ? [timeBinary, ['-f', '%M %U %S', '-o', timeFile, command, ...args]] : [command, args];
   const started = performance.now();
   const child = spawn(file, argv, { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -173,14 +174,16 @@ async function measure(command, args, { cwd, env, useTime }) {
   const seconds = (performance.now() - started) / 1000;
   if (sampler !== undefined) clearInterval(sampler);
   let rssKiB = sampled;
+  let cpu = {};
   if (useTime) {
     const text = await readFile(timeFile, 'utf8').catch(() => '');
     await rm(timeFile, { force: true });
-    const match = /(\d+)\s*$/.exec(text.trim());
+    const match = /(\d+) ([\d.]+) ([\d.]+)\s*$/.exec(text.trim());
     rssKiB = match === null ? undefined : Number(match[1]);
+    if (match !== null) cpu = { userSeconds: Number(match[2]), systemSeconds: Number(match[3]) };
   }
   if (code !== 0) throw new Error(`${command} ${args.join(' ')} failed (${code ?? signal}):\n${stderr}`);
-  return { seconds, rssKiB };
+  return { seconds, rssKiB, ...cpu };
 }
 
 async function head(url) {
@@ -349,13 +352,17 @@ async function main() {
               await rm(out, { recursive: true, force: true });
             }
             samples[tool].push(sample);
-            log(`${kind} ${set.label}, run ${run + 1}/${options.runs}, ${tool}: ${sample.seconds.toFixed(2)} s, ${sample.rssKiB === undefined ? '?' : Math.round(sample.rssKiB / 1024)} MiB`);
+            const cpu = sample.userSeconds === undefined ? '' : ` (CPU ${sample.userSeconds.toFixed(2)} s user, ${sample.systemSeconds.toFixed(2)} s system)`;
+            log(`${kind} ${set.label}, run ${run + 1}/${options.runs}, ${tool}: ${sample.seconds.toFixed(2)} s, ${sample.rssKiB === undefined ? '?' : Math.round(sample.rssKiB / 1024)} MiB${cpu}`);
           }
         }
         for (const tool of setTools) {
           const seconds = samples[tool].map((sample) => sample.seconds);
           const rss = samples[tool].map((sample) => sample.rssKiB).filter((value) => value !== undefined);
-          results.push({ scenario: `${kind} ${set.label}`, tool, seconds, median: median(seconds), peakRssMiB: rss.length === 0 ? undefined : Math.max(...rss) / 1024 });
+          const cpu = samples[tool].every((sample) => sample.userSeconds !== undefined)
+            ? { userSeconds: samples[tool].map((sample) => sample.userSeconds), systemSeconds: samples[tool].map((sample) => sample.systemSeconds) }
+            : {};
+          results.push({ scenario: `${kind} ${set.label}`, tool, seconds, median: median(seconds), peakRssMiB: rss.length === 0 ? undefined : Math.max(...rss) / 1024, ...cpu });
         }
       }
     }
