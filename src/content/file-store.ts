@@ -541,7 +541,8 @@ export class FileStore implements Target, ResumablePusher, Preparer {
     this.temporaries.add(temporary);
     let verified = false;
     try {
-      const prefix = kept !== undefined && 'fetchFrom' in source ? await claimPartial(kept, temporary, () => this.inProgressIn(dirname(kept)), desc, what, signal) : undefined;
+      const claims = kept !== undefined && 'fetchFrom' in source;
+      const prefix = claims ? await claimPartial(kept, temporary, () => this.inProgressIn(dirname(kept)), desc, what, signal) : undefined;
       await writeVerified(desc, source, temporary, prefix, what, signal);
       verified = true;
       throwIfAborted(signal, what);
@@ -555,8 +556,9 @@ export class FileStore implements Target, ResumablePusher, Preparer {
       } else {
         await rename(temporary, target);
       }
-      // A download kept earlier and not continued (the source cannot fetch ranges) is stale now.
-      if (kept !== undefined) await rm(kept, { force: true });
+      // A download kept earlier and not continued (the source cannot fetch ranges) is stale now. One that
+      // could be continued was claimed above (renamed away), or there was none.
+      if (kept !== undefined && !claims) await rm(kept, { force: true });
     } catch (error) {
       if (kept !== undefined && !verified && keepsPartial(error)) await keepPartial(temporary, kept);
       else await rm(temporary, { force: true });
@@ -703,7 +705,24 @@ async function writeVerified(desc: Descriptor, source: Source, temporary: string
   try {
     for (;;) {
       const from = resumed?.size ?? 0;
-      const { offset, content } = 'content' in source ? { offset: 0, content: toReadable(source.content) } : checkedOffset(await source.fetchFrom(from), from, what);
+      // `r+` keeps the kept bytes and writes after them; `w` truncates a kept file the source sends again
+      // from the start; `wx` never touches another's file. Blocks are written at their offsets, so no `a`.
+      const mode = from > 0 ? 'r+' : fileExists ? 'w' : 'wx';
+      // The file is opened while the request goes out, not after its answer (a pull of many small files
+      // waited ~0.6 ms per file for it).
+      const opening = open(temporary, mode).then(
+        (handle) => ({ handle }),
+        (error: unknown) => ({ error }),
+      );
+      let answer: RangeContent;
+      try {
+        answer = 'content' in source ? { offset: 0, content: toReadable(source.content) } : checkedOffset(await source.fetchFrom(from), from, what);
+      } catch (error) {
+        const opened = await opening;
+        if ('handle' in opened) await opened.handle.close().catch(() => undefined);
+        throw error;
+      }
+      const { offset, content } = answer;
       let hasher: AsyncHasher;
       if (offset > 0 && resumed !== undefined) {
         hasher = resumed;
@@ -713,19 +732,17 @@ async function writeVerified(desc: Descriptor, source: Source, temporary: string
       }
       // From here `hasher` is disposed of below, on every path.
       resumed = undefined;
-      // `r+` keeps the kept bytes and writes after them; `w` truncates a kept file the source sends again
-      // from the start; `wx` never touches another's file. Blocks are written at their offsets, so no `a`.
-      let handle: FileHandle;
-      try {
-        handle = await open(temporary, offset > 0 ? 'r+' : fileExists ? 'w' : 'wx');
-      } catch (error) {
+      const opened = await opening;
+      if ('error' in opened) {
         hasher.dispose();
         content.destroy();
-        throw error;
+        throw opened.error;
       }
+      const handle = opened.handle;
       fileExists = true;
       try {
-        if (offset > 0) await handle.truncate(offset);
+        // A source asked for a range may send everything again: then the kept bytes go too.
+        if (offset > 0 || mode === 'r+') await handle.truncate(offset);
         await appendHashed(toReadable(content), new HashingFileWriter(handle, offset, hasher, what), hasher.size, desc.size, what, signal);
       } catch (error) {
         hasher.dispose();

@@ -249,6 +249,18 @@ describe('FileStore with resume', () => {
     expect(await names(out)).toEqual([]);
   });
 
+  it('a source that fails before any byte (the file is opened meanwhile) leaves nothing new, and a kept download as it was', async () => {
+    const out = await outputDirectory();
+    const refused = (): Promise<RangeContent> => Promise.reject(new StowageError('NOT_FOUND', 'fetch blob: blob unknown'));
+    await expectCode(new FileStore(out, { resume: true }).pushResumable(desc, refused), 'NOT_FOUND');
+    expect(await names(out)).toEqual([]);
+    const kept = partialPathOf(join(out, 'model.bin'), desc.digest);
+    await writeFile(kept, blob.subarray(0, 5000));
+    await expectCode(new FileStore(out, { resume: true }).pushResumable(desc, refused), 'NOT_FOUND');
+    expect(await names(out)).toEqual([kept.slice(out.length + 1)]);
+    expect((await readFile(kept)).equals(blob.subarray(0, 5000))).toBe(true);
+  });
+
   it('content that fails verification on a fresh download is not kept', async () => {
     const out = await outputDirectory();
     const wrong = randomBytes(blob.byteLength);
