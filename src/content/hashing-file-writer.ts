@@ -1,6 +1,6 @@
 /**
  * Writes a download to a file while it is hashed, with each byte copied once in user space. Chunks from the
- * network (64 KiB or less) are copied into 1 MiB blocks; a full block is written at its offset (on libuv's
+ * network (64 KiB or less) are copied into 2 MiB blocks; a full block is written at its offset (on libuv's
  * thread pool), then handed to the hasher (transferred to the hashing thread for large blobs, not copied)
  * and comes back to the pool once hashed. Up to {@link blocksInFlight} blocks are out at once, so the socket,
  * the disk and the hash work side by side and memory stays flat.
@@ -14,7 +14,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { StowageError, describeError } from '../errors.js';
 import type { AsyncHasher } from '../oci/threaded-hasher.js';
 
-const blockBytes = 1024 * 1024;
+/**
+ * Bytes per block. Measured on a 2-core machine (1 GiB pull, 14 alternating runs each): 2 MiB blocks took
+ * 1.82 s (median) against 1.92 s with 1 MiB ones, half the messages to the hashing thread, in the same
+ * peak memory.
+ */
+export const blockBytes = 2 * 1024 * 1024;
 /**
  * Bytes per write call for content hashed on the main thread (smaller than 8 MiB: `HashingFileWriter.writeThenHash`).
  * Each call there is a round trip through libuv's thread pool, ~60 µs of main-thread time on 2 cores: a

@@ -3,7 +3,7 @@ import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { HashingFileWriter, blocksInFlight } from '../../src/content/hashing-file-writer.js';
+import { HashingFileWriter, blockBytes, blocksInFlight } from '../../src/content/hashing-file-writer.js';
 import { InlineHasher, ThreadedHasher, type AsyncHasher } from '../../src/oci/threaded-hasher.js';
 import { expectCode } from '../helpers/expect-code.js';
 
@@ -77,7 +77,7 @@ describe('HashingFileWriter', () => {
     let waits: number;
     try {
       // One chunk as large as every block at once, and more: it cannot all be taken without waiting.
-      waits = await writeAll(new HashingFileWriter(handle, 0, hasher, 'write blob'), randomBytes((blocksInFlight + 2) * 1024 * 1024), (blocksInFlight + 2) * 1024 * 1024);
+      waits = await writeAll(new HashingFileWriter(handle, 0, hasher, 'write blob'), randomBytes((blocksInFlight + 2) * blockBytes), (blocksInFlight + 2) * blockBytes);
     } finally {
       await handle.close();
       hasher.dispose();
