@@ -96,9 +96,9 @@ export async function resolveOutputPath(root: string, title: string, options: Ou
   const rootAbsolute = resolve(root);
   if (!isWithin(rootAbsolute, target)) throw traversal(title, root, 'it would land outside');
   if (target === rootAbsolute) return target;
-  const rootReal = options.rootReal ?? (await realOutputRoot(root));
-  // A file right in the output directory has no parent to check but the directory itself.
+  // A file right in the output directory, whose real path the caller has: no parent left to check.
   if (options.rootReal !== undefined && dirname(target) === rootAbsolute) return target;
+  const rootReal = options.rootReal ?? (await realOutputRoot(root));
   // The parents must resolve inside; a symlink at the target itself is replaced, never written through.
   if (!(await existingPartIsWithin(rootReal, dirname(target)))) throw traversal(title, root, 'a symlink on its way leads outside');
   return target;
