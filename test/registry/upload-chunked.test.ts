@@ -58,6 +58,7 @@ interface Fake {
   /**
    * `bytesPrefix`: answer `Range: bytes=0-N`. `trackedSessions`: sessions are known by their id whatever the
    * `_state` says (as zot and others keep them), instead of docker-registry's 404 for a stale `_state`.
+   * `readSlowly`: take request bodies slowly, so the client's writes wait on its socket.
    */
   options: { bytesPrefix: boolean; trackedSessions: boolean; minChunkLength?: number; readSlowly?: boolean };
   reset(): void;
